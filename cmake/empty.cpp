@@ -1,0 +1,1 @@
+// Keeps module libraries non-empty while a module has no sources yet.
