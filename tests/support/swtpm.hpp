@@ -17,7 +17,10 @@ class Swtpm {
     bool ecc_ek = false;          // swtpm_setup --ecc: the EK certificate is for the ECC (P-256) EK
     bool create_ek_cert = true;   // --create-ek-cert --create-platform-cert
   };
-  explicit Swtpm(Options opts = {});   // throws std::runtime_error with swtpm_setup's output on failure
+  // Throws std::runtime_error with swtpm_setup's output on failure. (Two constructors rather than a `= {}`
+  // default argument: GCC rejects a nested aggregate with member initializers as a default argument.)
+  Swtpm();
+  explicit Swtpm(Options opts);
   ~Swtpm();
   Swtpm(const Swtpm&) = delete;
   Swtpm& operator=(const Swtpm&) = delete;

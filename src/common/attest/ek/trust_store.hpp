@@ -13,6 +13,7 @@ namespace kl::ek {
 // Unreadable files are skipped with a warning text collected in `warnings()`.
 class TrustStore {
  public:
+  TrustStore();  // empty: every verification fails with "trust store is empty"
   static TrustStore load_directory(const std::filesystem::path& dir);
   static TrustStore from_certificates(std::vector<ossl::X509Ptr> certs);  // for tests and SNP/Azure later
 
@@ -21,10 +22,15 @@ class TrustStore {
 
   // The CA certificates, in load order (owned by the store).
   const std::vector<ossl::X509Ptr>& certificates() const;
+  // The same certificates as an OpenSSL store (built once; safe for concurrent verifications).
+  X509_STORE* x509_store() const { return store_.get(); }
 
  private:
+  void add(ossl::X509Ptr cert);
+
   std::vector<ossl::X509Ptr> certs_;
   std::vector<std::string> warnings_;
+  ossl::X509Store store_;
 };
 
 struct ChainVerdict {

@@ -1,4 +1,4 @@
-// The two key derivation functions of TPM 2.0 Part 1 §11.4.10.
+// The two key derivation functions of TPM 2.0 Part 1 ("Key Derivation Function" clauses).
 #pragma once
 #include <cstdint>
 #include <string_view>

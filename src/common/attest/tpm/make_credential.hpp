@@ -1,8 +1,10 @@
 // TPM2_MakeCredential in software: the registrar's challenge to a new agent.
 #pragma once
+#include <cstdint>
 #include <string>
 
 #include "common/attest/crypto/bytes.hpp"
+#include "common/attest/crypto/digest.hpp"
 #include "common/attest/tpm/public_area.hpp"
 
 namespace kl::tpm {
@@ -15,3 +17,17 @@ std::string random_challenge();  // 32 chars from [A-Za-z0-9], alphabet[random_b
 Bytes make_credential(const PublicArea& ek, ByteView ak_name, ByteView credential);
 
 }  // namespace kl::tpm
+
+// Shared by make_credential and activate_credential_software; not for other callers.
+namespace kl::tpm::credential_detail {
+
+struct EkParams {
+  crypto::HashAlg hash;      // the EK's nameAlg: used for OAEP/KDFe, KDFa and the outer HMAC
+  std::uint16_t sym_key_bits;  // AES key size from the EK's symmetric definition
+};
+// Throws ParseError for an EK that cannot protect a credential.
+EkParams ek_params(const PublicArea& ek);
+// AES-CFB with a zero IV, as the TPM uses for credential protection.
+Bytes aes_cfb(ByteView key, ByteView data, bool encrypt);
+
+}  // namespace kl::tpm::credential_detail

@@ -1,0 +1,13 @@
+// Agent identifiers as the registrar accepts them.
+#pragma once
+#include <string_view>
+
+namespace kl::registrar {
+
+// Upstream's verifier rule (validators.valid_agent_id: one or more of [A-Za-z0-9_.-]) tightened by the
+// project decision of wire-contract §2.5: at most 80 characters (the DB column is String(80)) and no "..",
+// so an id can never act as a path component. Unlike Python's unicode-aware \w, only ASCII word characters
+// are accepted: every real agent id is a UUID or a hostname.
+bool valid_agent_id(std::string_view id);
+
+}  // namespace kl::registrar

@@ -1,0 +1,33 @@
+#include "registrar/registrar_service.hpp"
+
+#include <chrono>
+
+#include "common/service/http/json_response.hpp"
+#include "registrar/routes.hpp"
+
+namespace kl::registrar {
+
+RegistrarService::RegistrarService(RegistrarSettings settings, std::unique_ptr<storage::RegistrarStore> store,
+                                   ek::TrustStore tpm_cert_store, std::shared_ptr<spdlog::logger> log)
+    : settings_(std::move(settings)),
+      store_(std::move(store)),
+      tpm_cert_store_(std::move(tpm_cert_store)),
+      log_(std::move(log)) {}
+
+http::Response RegistrarService::handle(const http::Request& req) {
+  const auto start = std::chrono::steady_clock::now();
+  ServiceContext ctx{settings_, *store_, tpm_cert_store_, *log_, locks_};
+  http::Response resp;
+  try {
+    resp = dispatch(ctx, req);
+  } catch (const std::exception& e) {
+    log_->error("{} {}: unhandled error: {}", req.method, req.path, e.what());
+    resp = http::empty_status(500, "Internal Server Error");
+  }
+  const auto us = std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - start);
+  log_->info("{} {} {} -> {} ({:.2f} ms)", req.remote_address, req.method, req.path, resp.status,
+             static_cast<double>(us.count()) / 1000.0);
+  return resp;
+}
+
+}  // namespace kl::registrar
