@@ -1,5 +1,10 @@
 #include "support/swtpm.hpp"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <fstream>
 #include <sstream>
 #include <stdexcept>
@@ -26,6 +31,18 @@ std::string read_file(const fs::path& p) {
   std::ostringstream ss;
   ss << in.rdbuf();
   return ss.str();
+}
+
+bool port_is_free(std::uint16_t port) {
+  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return false;
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(port);
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  const bool ok = ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
+  ::close(fd);
+  return ok;
 }
 
 void must(const CommandResult& r, const std::string& what) {
@@ -75,8 +92,11 @@ Swtpm::Swtpm(Options opts) {
   // Ports come from bind(0) then close; another process may grab one in between, so retry a few times.
   std::string last_log;
   for (int attempt = 0; attempt < 5 && !proc_; ++attempt) {
-    server_port_ = free_tcp_port();
-    do { ctrl_port_ = free_tcp_port(); } while (ctrl_port_ == server_port_);
+    // The swtpm TCTI derives the control port as server port + 1, so the pair must be adjacent.
+    do {
+      server_port_ = free_tcp_port();
+    } while (server_port_ == 65535 || !port_is_free(static_cast<std::uint16_t>(server_port_ + 1)));
+    ctrl_port_ = static_cast<std::uint16_t>(server_port_ + 1);
     const fs::path log = root / ("swtpm-" + std::to_string(attempt) + ".log");
     auto p = std::make_unique<ChildProcess>(
         std::vector<std::string>{"swtpm", "socket", "--tpm2", "--tpmstate", "dir=" + state.string(), "--server",

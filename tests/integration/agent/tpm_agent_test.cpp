@@ -8,6 +8,7 @@
 #include "agent/registration.hpp"
 #include "agent/tpm_agent.hpp"
 #include "common/attest/crypto/digest.hpp"
+#include "common/attest/parse_error.hpp"
 #include "common/attest/tpm/make_credential.hpp"
 #include "common/attest/tpm/public_area.hpp"
 #include "support/cert_issue.hpp"

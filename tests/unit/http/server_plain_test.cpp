@@ -176,6 +176,7 @@ TEST_CASE("oversized body gets 413 envelope and the connection closes", "[http]"
     std::string body(2000, 'x');
     sock.send_all("POST /big HTTP/1.1\r\nHost: x\r\nX-Request-ID: big1\r\nContent-Length: 2000\r\n\r\n" + body);
     auto res = sock.read_until_close();
+    INFO(res);
     REQUIRE(res.rfind("HTTP/1.1 413 Payload Too Large\r\n", 0) == 0);
     CHECK(res.find("X-Request-ID: big1") != std::string::npos);
     CHECK(res.find(R"({"code":413,"status":"Payload Too Large","results":{}})") != std::string::npos);
@@ -209,7 +210,7 @@ TEST_CASE("malformed HTTP gets 400 and the connection closes", "[http]") {
   });
   server.start();
   auto port = server.bound_ports()[0];
-  for (const std::string garbage : {std::string("GARBAGE\r\n\r\n"), std::string("GET / HTTP/9.x\r\n\r\n"),
+  for (const std::string& garbage : {std::string("GARBAGE\r\n\r\n"), std::string("GET / HTTP/9.x\r\n\r\n"),
                                     std::string("GET / HTTP/1.1\r\nBad Header Line\r\n\r\n"),
                                     std::string("POST / HTTP/1.1\r\nContent-Length: -5\r\n\r\n"),
                                     std::string("\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03\r\n\r\n", 17)}) {

@@ -79,6 +79,10 @@ void fill(T& tpm2b, kl::ByteView data) {
   tpm2b.size = static_cast<UINT16>(data.size());
   std::copy(data.begin(), data.end(), tpm2b.buffer);
 }
+void fill(TPM2B_NAME& name, kl::ByteView data) {  // TPM2B_NAME calls its buffer "name"
+  name.size = static_cast<UINT16>(data.size());
+  std::copy(data.begin(), data.end(), name.name);
+}
 
 kl::Bytes name_of_key(EVP_PKEY* key) {
   auto area = kl::tpm::parse_tpm2b_public(kl::tpm::marshal_tpm2b_public(kl::tpm::tpmt_from_key(key, false)));

@@ -207,7 +207,8 @@ class Session : public std::enable_shared_from_this<Session<Tls>> {
   }
 
   std::string request_id_from_parser() const {
-    if (!parser_ || !parser_->is_header_done()) return {};
+    // Fields parsed before the error (e.g. an oversized Content-Length) are already present.
+    if (!parser_) return {};
     return sanitize_request_id(to_sv(parser_->get()["X-Request-ID"]));
   }
 

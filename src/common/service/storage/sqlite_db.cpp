@@ -43,6 +43,7 @@ bool Statement::step() {
   sqlite3* db = sqlite3_db_handle(stmt_);
   const int ext = sqlite3_extended_errcode(db);
   if (ext == SQLITE_CONSTRAINT_PRIMARYKEY || ext == SQLITE_CONSTRAINT_UNIQUE) throw DuplicateKey(sqlite3_errmsg(db));
+  if (ext == SQLITE_CONSTRAINT_FOREIGNKEY) throw ForeignKeyViolation(sqlite3_errmsg(db));
   fail(db, std::string("SQL step failed (") + sqlite3_sql(stmt_) + ")");
 }
 
@@ -134,6 +135,8 @@ void SqliteDb::exec(const std::string& sql) {
 }
 
 int SqliteDb::changes() const { return sqlite3_changes(db_); }
+
+long long SqliteDb::last_insert_rowid() const { return sqlite3_last_insert_rowid(db_); }
 
 bool SqliteDb::table_exists(const std::string& table) {
   auto s = prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?1");

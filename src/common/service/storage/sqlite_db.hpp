@@ -47,6 +47,10 @@ class Statement {
 struct DuplicateKey : std::runtime_error {
   using std::runtime_error::runtime_error;
 };
+// Thrown by Statement::step when a foreign key would dangle (foreign_keys is ON, as upstream sets it).
+struct ForeignKeyViolation : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
 
 class SqliteDb {
  public:
@@ -74,6 +78,7 @@ class SqliteDb {
 
   void exec(const std::string& sql);
   int changes() const;
+  long long last_insert_rowid() const;
   bool table_exists(const std::string& table);
   std::set<std::string> columns(const std::string& table);
   const std::filesystem::path& path() const { return path_; }
