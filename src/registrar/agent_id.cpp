@@ -13,3 +13,23 @@ bool valid_agent_id(std::string_view id) {
 }
 
 }  // namespace kl::registrar
+
+namespace kl::registrar {
+
+std::string printable_for_log(std::string_view text, std::size_t max) {
+  static const char* hex = "0123456789abcdef";
+  std::string out;
+  for (unsigned char c : text.substr(0, max)) {
+    if (c >= 0x20 && c < 0x7f && c != '\\') {
+      out += static_cast<char>(c);
+    } else {
+      out += "\\x";
+      out += hex[c >> 4];
+      out += hex[c & 15];
+    }
+  }
+  if (text.size() > max) out += "...";
+  return out;
+}
+
+}  // namespace kl::registrar

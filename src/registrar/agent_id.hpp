@@ -1,5 +1,7 @@
 // Agent identifiers as the registrar accepts them.
 #pragma once
+#include <cstddef>
+#include <string>
 #include <string_view>
 
 namespace kl::registrar {
@@ -9,5 +11,13 @@ namespace kl::registrar {
 // so an id can never act as a path component. Unlike Python's unicode-aware \w, only ASCII word characters
 // are accepted: every real agent id is a UUID or a hostname.
 bool valid_agent_id(std::string_view id);
+
+}  // namespace kl::registrar
+
+namespace kl::registrar {
+
+// For log lines: control and non-ASCII bytes escaped as \xNN, cut at `max` characters, so a hostile id or
+// path cannot forge or break log lines.
+std::string printable_for_log(std::string_view text, std::size_t max = 120);
 
 }  // namespace kl::registrar

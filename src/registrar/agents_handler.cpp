@@ -40,7 +40,7 @@ std::optional<nlohmann::json> json_params(ServiceContext& ctx, const http::Reque
   try {
     return parse_json_strict(req.body);
   } catch (const ParseError& e) {
-    ctx.log.warn("{} {}: request body rejected: {}", req.method, req.path, e.what());
+    ctx.log.warn("{} {}: request body rejected: {}", req.method, printable_for_log(req.path), e.what());
     return std::nullopt;
   }
 }
@@ -133,8 +133,8 @@ http::Response handle_register(ServiceContext& ctx, const http::Request& req, co
   const std::string& id = parsed.agent_id;
   if (!valid_agent_id(id)) {
     CheckResult r;
-    r.errors.push_back("agent_id '" + id.substr(0, 100) + "' is not a valid agent ID");
-    return invalid(ctx, id.substr(0, 100), r);
+    r.errors.push_back("agent_id is not a valid agent ID (1-80 characters of [A-Za-z0-9_.-], no '..')");
+    return invalid(ctx, printable_for_log(id), r);
   }
   if (parsed.ek_tpm_derived)
     ctx.log.info("Agent '{}' sent an EK certificate without ek_tpm: using the EK in the default template of its key", id);
@@ -188,7 +188,7 @@ http::Response handle_register(ServiceContext& ctx, const http::Request& req, co
                                    "' cannot be registered. This UUID is already in use or a concurrent "
                                    "registration is in progress.");
   }
-  ctx.log.info("Agent '{}' registered (regcount {}), challenge issued", id, built.record.regcount);
+  ctx.log.debug("Agent '{}' registered (regcount {}), challenge issued", id, built.record.regcount);
   return http::json_envelope(200, {{"blob", built.blob_base64}});
 }
 
@@ -212,7 +212,7 @@ http::Response handle_activate(ServiceContext& ctx, const http::Request& req, co
 
   if (agent->key && auth_tag_matches(*agent->key, id, *tag)) {
     if (!ctx.store.set_active(id, true)) return http::json_envelope(404, nlohmann::json::object(), not_found_text(id));
-    ctx.log.info("Agent '{}' activated", id);
+    ctx.log.debug("Agent '{}' activated", id);
     return http::json_envelope(200);
   }
   // Project decision (§2.5): a wrong tag deletes only a record that is not active; an active agent is kept,

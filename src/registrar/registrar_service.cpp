@@ -3,6 +3,7 @@
 #include <chrono>
 
 #include "common/service/http/json_response.hpp"
+#include "registrar/agent_id.hpp"
 #include "registrar/routes.hpp"
 
 namespace kl::registrar {
@@ -21,11 +22,12 @@ http::Response RegistrarService::handle(const http::Request& req) {
   try {
     resp = dispatch(ctx, req);
   } catch (const std::exception& e) {
-    log_->error("{} {}: unhandled error: {}", req.method, req.path, e.what());
+    log_->error("{} {}: unhandled error: {}", printable_for_log(req.method), printable_for_log(req.path), e.what());
     resp = http::empty_status(500, "Internal Server Error");
   }
   const auto us = std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - start);
-  log_->info("{} {} {} -> {} ({:.2f} ms)", req.remote_address, req.method, req.path, resp.status,
+  log_->info("{} {} {} -> {} ({:.2f} ms)", req.remote_address, printable_for_log(req.method, 16),
+             printable_for_log(req.path), resp.status,
              static_cast<double>(us.count()) / 1000.0);
   return resp;
 }

@@ -110,7 +110,7 @@ TEST_CASE("admin routes: no client cert -> 403 JSON:API, plain HTTP -> 400 empty
   CHECK(refused);
 }
 
-TEST_CASE("re-registration with another EK -> 403; same identity -> regcount 2") {
+TEST_CASE("re-registration with another EK -> 403, same identity -> regcount 2") {
   RunningRegistrar reg;
   auto client = reg.plain_client();
   SoftwareAgent a, b;

@@ -27,3 +27,11 @@ TEST_CASE("agent ids rejected: path separators, dot-dot, control characters, NUL
   CHECK_FALSE(valid_agent_id("a%2Fb"));
   CHECK_FALSE(valid_agent_id("\xc3\xa9t\xc3\xa9"));
 }
+
+TEST_CASE("log text escapes control characters and is bounded") {
+  using kl::registrar::printable_for_log;
+  CHECK(printable_for_log("abc-1") == "abc-1");
+  CHECK(printable_for_log("a\nb\\") == "a\\x0ab\\x5c");
+  CHECK(printable_for_log(std::string("x\0y", 3)) == "x\\x00y");
+  CHECK(printable_for_log(std::string(500, 'a'), 10) == "aaaaaaaaaa...");
+}

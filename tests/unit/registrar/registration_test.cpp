@@ -148,7 +148,7 @@ TEST_CASE("malformed fields are invalid data (400), never a crash") {
   expect_invalid(nlohmann::json::array(), "aik_tpm is required");
 }
 
-TEST_CASE("EK chain check: untrusted issuer is named; off restores upstream behaviour") {
+TEST_CASE("EK chain check: untrusted issuer is named, off restores upstream behaviour") {
   const kl::ek::TrustStore empty = kl::ek::TrustStore::from_certificates({});
   RegistrationPolicy p;
   p.tpm_cert_store = &empty;
@@ -248,7 +248,7 @@ TEST_CASE("malformed_cert_action: reject refuses a non-strict DER certificate, w
   CHECK(i.warnings.empty());
 }
 
-TEST_CASE("agent id from the body for POST /agents; invalid ids are refused") {
+TEST_CASE("agent id from the body for POST /agents, invalid ids are refused") {
   auto body = regtest::sample_body();
   body["agent_id"] = "from-body";
   CHECK(parse_registration(body, "").agent_id == "from-body");
