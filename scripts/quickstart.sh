@@ -37,13 +37,32 @@ tpm_cert_store = $OUT/tpm_cert_store
 CONF
 export KEYLIME_TENANT_CONFIG=$OUT/etc/tenant.conf
 
-"$BIN/kl_test_agent" prepare-swtpm --dir "$OUT/swtpm" --cert-store "$OUT/tpm_cert_store" > "$OUT/swtpm.env"
-# shellcheck disable=SC1090
-. "$OUT/swtpm.env"
+# A software TPM with an EK certificate from a private local CA (as a TPM vendor would provision).
+SW=$OUT/swtpm
+rm -rf "$SW"; mkdir -p "$SW/ca" "$SW/state"
+cat > "$SW/localca.conf" <<CONF
+statedir = $SW/ca
+signingkey = $SW/ca/signkey.pem
+issuercert = $SW/ca/issuercert.pem
+certserial = $SW/ca/certserial
+CONF
+printf -- '--platform-manufacturer KeylimeCpp\n--platform-version 2.1\n--platform-model swtpm\n' > "$SW/localca.options"
+cat > "$SW/swtpm_setup.conf" <<CONF
+create_certs_tool = /usr/bin/swtpm_localca
+create_certs_tool_config = $SW/localca.conf
+create_certs_tool_options = $SW/localca.options
+CONF
+XDG_CONFIG_HOME=$SW swtpm_setup --tpm2 --tpmstate "$SW/state" --config "$SW/swtpm_setup.conf" \
+  --pcr-banks sha1,sha256 --create-ek-cert --create-platform-cert --lock-nvram --overwrite > "$SW/setup.log"
+cp "$SW/ca/issuercert.pem" "$OUT/tpm_cert_store/swtpm-localca-issuer.pem"
+cp "$SW/ca/swtpm-localca-rootca-cert.pem" "$OUT/tpm_cert_store/swtpm-localca-root.pem"
+swtpm socket --tpm2 --tpmstate dir="$SW/state" --server type=tcp,port=2321,bindaddr=127.0.0.1 \
+  --ctrl type=tcp,port=2322,bindaddr=127.0.0.1 --flags not-need-init,startup-clear &
+SWTPM_PID=$!
+KL_SWTPM_TCTI="swtpm:host=127.0.0.1,port=2321"
 
 "$BIN/keylime_registrar" &
 REG_PID=$!
-SWTPM_PID=${SWTPM_PID:-}
 trap 'kill $REG_PID ${SWTPM_PID} 2>/dev/null || true' EXIT
 for _ in $(seq 50); do (echo > /dev/tcp/127.0.0.1/8891) 2>/dev/null && break; sleep 0.1; done
 

@@ -45,6 +45,9 @@ struct ProcessOptions {
   crypto::HashAlg bank = crypto::HashAlg::sha1;  // the quote's PCR bank
   std::optional<Bytes> quoted_pcr10;             // nullopt: no PCR check (upstream pcrval None)
   std::shared_ptr<const policy::CompiledPolicy> policy;  // null => no policy
+  // false: upstream's ima_keyrings None (no signature checks, nothing learned); the verifier always
+  // passes keyrings (true).
+  bool use_keyrings = true;
   std::optional<ImaKeyring> tenant_keyring;      // nullopt => the policy's verification-keys (if any)
   std::vector<std::string> boot_aggregates;
   bool ignore_tomtou_errors = false;

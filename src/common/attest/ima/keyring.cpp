@@ -2,6 +2,7 @@
 #include "common/attest/ima/keyring.hpp"
 
 #include <openssl/ec.h>
+#include <openssl/err.h>
 #include <openssl/pem.h>
 #include <openssl/rsa.h>
 #include <openssl/x509v3.h>

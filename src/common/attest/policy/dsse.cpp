@@ -1,5 +1,6 @@
 #include "common/attest/policy/dsse.hpp"
 
+#include <openssl/err.h>
 #include <openssl/pem.h>
 #include <openssl/x509.h>
 

@@ -19,7 +19,7 @@ struct PolicyUploadError {
 };
 
 struct AcceptedPolicy {
-  std::optional<std::string> stored_text;  // text to store; nullopt for "{}" (kept as NULL upstream)
+  std::string stored_text;                 // the submitted text (an envelope is stored as such)
   RuntimePolicy policy;                    // the payload (for DSSE) as a model
   std::string checksum;                    // SHA-256 hex of the submitted text
   std::int64_t generator = 0;              // meta.generator (0 when absent)
@@ -32,8 +32,11 @@ struct UploadOptions {
 
 // Order as upstream: not JSON -> 400 "Runtime policy is not valid JSON!"; require_signatures and
 // no key -> 401; require_signatures and not DSSE -> 400 "Runtime policy is not signed!"; bad DSSE
-// signature -> 401 "Runtime policy failed DSSE signature verification!"; schema -> 400 <reason>;
+// signature -> 401 "Runtime policy failed DSSE signature verification!"; schema -> 400
+// "Runtime policy is malformatted: <reason>";
 // bad exclude regex -> 400 "Invalid regex: ... Exclude list regex is misformatted. ...".
+// Deliberate difference: a DSSE policy submitted *with* a key is verified even when signatures are
+// not required (upstream ignores the key then); a bad signature is never accepted.
 std::variant<AcceptedPolicy, PolicyUploadError> accept_runtime_policy(std::string_view text,
                                                                     const UploadOptions& options);
 

@@ -1,0 +1,44 @@
+// What every verifier tenant-API handler works with.
+#pragma once
+#include <string>
+
+#include <spdlog/spdlog.h>
+
+#include "common/service/storage/verifier_store.hpp"
+#include <array>
+#include <functional>
+#include <mutex>
+#include "verifier/agent_scheduler.hpp"
+#include "verifier/registrar_client.hpp"
+#include "verifier/verifier_config.hpp"
+
+namespace kl::verifier {
+
+// Serialises check-then-write per agent id on a fixed set of mutexes (as the registrar's AgentLocks).
+class AgentLocks {
+ public:
+  std::mutex& for_agent(const std::string& agent_id) {
+    return locks_[std::hash<std::string>{}(agent_id) % locks_.size()];
+  }
+
+ private:
+  std::array<std::mutex, 64> locks_;
+};
+
+struct ServiceContext {
+  const VerifierSettings& settings;
+  storage::VerifierStore& store;
+  spdlog::logger& log;
+  AgentLocks& locks;
+  AgentScheduler* scheduler;          // null: nothing is polled (tests of the API alone)
+  const RegistrarLookupFn& registrar; // empty: the tenant's ak_tpm / mtls_cert are taken as sent
+};
+
+struct RouteParams {
+  std::string id;            // ":agent_id" or ":name" path segment
+  std::string action;        // ":action" path segment (PUT /agents/:agent_id/:action)
+  int major_version = 0;     // 2 or 3 for versioned routes, 0 for unversioned ones
+  std::string version;       // the version segment without "v", e.g. "2.1" or "2"
+};
+
+}  // namespace kl::verifier

@@ -1,0 +1,34 @@
+// The verifier's tenant API as a request -> response function: owns storage and locks, logs one line per request.
+// main.cpp puts it behind kl::http::Server; tests call handle() directly.
+#pragma once
+#include <memory>
+
+#include <spdlog/spdlog.h>
+
+#include "common/service/http/message.hpp"
+#include "common/service/storage/verifier_store.hpp"
+#include "verifier/agent_scheduler.hpp"
+#include "verifier/registrar_client.hpp"
+#include "verifier/service_context.hpp"
+#include "verifier/verifier_config.hpp"
+
+namespace kl::verifier {
+
+class VerifierService {
+ public:
+  // `store` and `scheduler` must outlive the service; `scheduler` may be null, `registrar` empty.
+  VerifierService(const VerifierSettings& settings, storage::VerifierStore& store, AgentScheduler* scheduler,
+                  RegistrarLookupFn registrar, std::shared_ptr<spdlog::logger> log);
+  // Never throws: an unexpected exception becomes 500 with an empty body (logged).
+  http::Response handle(const http::Request& req);
+
+ private:
+  const VerifierSettings& settings_;
+  storage::VerifierStore& store_;
+  AgentScheduler* scheduler_;
+  RegistrarLookupFn registrar_;
+  std::shared_ptr<spdlog::logger> log_;
+  AgentLocks locks_;
+};
+
+}  // namespace kl::verifier
