@@ -245,6 +245,18 @@ VerifyResult verify_for_product(const SnpReport& report, ByteView raw, const Ver
   }
 
   if (!entry) {
+    // A certificate of the wrong kind would fail the chain under the other intermediate; name the real problem.
+    VekExtensions ext;
+    try {
+      ext = parse_vek_extensions(leaf.get());
+    } catch (const ParseError& pe) {
+      return fail_result(SnpError::vek_mismatch, pe.what(), product);
+    }
+    if (ext.kind() && *ext.kind() != kind)
+      return fail_result(SnpError::vek_mismatch,
+                         "report is signed by a " + kind_name(kind) + " but the certificate is a " +
+                             kind_name(*ext.kind()),
+                         product);
     // Intermediate: the supplied one if it chains to the pinned ARK, else the source's.
     std::vector<ossl::X509Ptr> candidates;
     if (opts.intermediate)
@@ -265,11 +277,7 @@ VerifyResult verify_for_product(const SnpReport& report, ByteView raw, const Ver
     }
     if (!chain.ok()) return fail_result(chain.error, chain.reason, product);
     auto e = std::make_shared<ChainCache::Entry>();
-    try {
-      e->extensions = parse_vek_extensions(leaf.get());
-    } catch (const ParseError& pe) {
-      return fail_result(SnpError::vek_mismatch, pe.what(), product);
-    }
+    e->extensions = std::move(ext);
     e->vek_key.reset(X509_get_pubkey(leaf.get()));
     e->vek_der = der_of(leaf.get());
     e->vek_sha256 = hex_encode(crypto::digest(crypto::HashAlg::sha256, e->vek_der));

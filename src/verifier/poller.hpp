@@ -1,0 +1,79 @@
+// The pull-mode poller (wire-contract §3.7, §4): one timer per agent on a kl::loop::EventLoop, requests through one
+// kl::http::AsyncClient (kept-alive connections, agent certificates pinned), verification on a WorkerPool.
+// No thread per agent. Every state change is committed to the store before the next request is scheduled.
+#pragma once
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <unordered_map>
+
+#include <spdlog/spdlog.h>
+
+#include "common/service/http/async_client.hpp"
+#include "common/service/loop/event_loop.hpp"
+#include "common/service/storage/verifier_store.hpp"
+#include "common/attest/quote/failure.hpp"
+#include "verifier/agent_scheduler.hpp"
+#include "verifier/verifier_config.hpp"
+
+namespace kl::verifier {
+
+struct PollerStats {
+  std::uint64_t quotes_requested = 0, quotes_verified = 0, quotes_failed = 0, transport_errors = 0;
+  std::size_t agents = 0;
+};
+
+class Poller : public AgentScheduler {
+ public:
+  // All references must outlive the poller. `now` gives unix seconds (injected for tests).
+  Poller(const VerifierSettings& settings, storage::VerifierStore& store, loop::EventLoop& loop,
+         http::AsyncClient& client, loop::WorkerPool& workers, std::shared_ptr<spdlog::logger> log,
+         std::function<long long()> now = nullptr);
+  ~Poller() override;
+
+  // Startup: every agent of this verifier_id in START, GET_QUOTE, *_RETRY or PROVIDE_V is reset to START and
+  // polled again; returns how many.
+  std::size_t resume_all();
+
+  void start(const storage::VerifierAgent& agent) override;
+  bool stop(const std::string& agent_id, int new_state) override;
+  RemoveResult remove(const std::string& agent_id) override;
+
+  // Cancels every timer; callbacks still in flight are ignored afterwards.
+  void shutdown();
+  PollerStats stats() const;
+
+  struct Agent;   // per-agent state (poller.cpp)
+
+ private:
+  void schedule(const std::shared_ptr<Agent>& a, double seconds, std::uint64_t gen);
+  void request_quote(const std::shared_ptr<Agent>& a, std::uint64_t gen);
+  void on_quote(const std::shared_ptr<Agent>& a, std::uint64_t gen, const std::string& nonce,
+                std::optional<http::ClientResponse> resp, const std::string& error);
+  void deliver_v(const std::shared_ptr<Agent>& a, std::uint64_t gen);
+  void on_vkey(const std::shared_ptr<Agent>& a, std::uint64_t gen, std::optional<http::ClientResponse> resp,
+               const std::string& error);
+  void renegotiate(const std::shared_ptr<Agent>& a, std::uint64_t gen, bool then_v);
+  void retry_or_fail(const std::shared_ptr<Agent>& a, std::uint64_t gen, bool provide_v, const std::string& why);
+  void notify_revocation(const storage::VerifierAgent& failed, const std::string& type, const kl::Event* event);
+  void commit(Agent& a);
+  bool finish_if_terminated(const std::shared_ptr<Agent>& a);
+
+  const VerifierSettings& settings_;
+  storage::VerifierStore& store_;
+  loop::EventLoop& loop_;
+  http::AsyncClient& client_;
+  loop::WorkerPool& workers_;
+  std::shared_ptr<spdlog::logger> log_;
+  std::function<long long()> now_;
+
+  mutable std::mutex agents_mutex_;
+  std::unordered_map<std::string, std::shared_ptr<Agent>> agents_;
+  std::atomic<bool> shut_down_{false};
+  std::atomic<std::uint64_t> requested_{0}, verified_{0}, failed_{0}, transport_errors_{0};
+};
+
+}  // namespace kl::verifier
