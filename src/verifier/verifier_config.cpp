@@ -187,7 +187,8 @@ VerifierSettings load_settings(const config::Config& c, const std::map<std::stri
   else bad_value(kSection, "measured_boot_evaluate", mbe, "once or always");
 
   // Severity labels and rules (verification.md §6).
-  for (const auto& l : c.get_list(kSection, "severity_labels", {}))
+  for (const auto& l : c.get_list(kSection, "severity_labels",
+                                   {"info", "notice", "warning", "error", "critical", "alert", "emergency"}))
     if (!trim(l).empty()) s.severity_labels.push_back(trim(l));
   if (s.severity_labels.empty()) bad_value(kSection, "severity_labels", get(c, "severity_labels"), "a non-empty list");
   const std::string policy_text = get(c, "severity_policy");

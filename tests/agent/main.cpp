@@ -3,6 +3,14 @@
 //                          [--style rust|python] [--api 2.6] [--contact-ip IP] [--contact-port N]
 //                          [--mtls-cert FILE]
 // Prints the outcome as JSON; exit 0 on success, 1 on a refused/failed exchange, 2 on bad usage.
+//   kl_test_agent serve --uuid ID --port P [--tcti CONF | --software] [--ek rsa|ecc] [--address IP]
+//                       [--ca FILE | --no-mtls] [--registrar HOST:PORT --register] [--api 2.6]
+// Serves the agent API (wire-contract §4) until SIGTERM/SIGINT; prints one JSON line {"uuid","address","port",
+// "mtls_cert",...} once listening (and the registration outcome when --register).
+//   kl_test_agent fleet --count N [--uuid-prefix P] [--port P] [--ca FILE | --no-mtls] [--registrar HOST:PORT
+//                       --register] [--threads N]
+// Serves N software agents on 127.1.x.y; prints one JSON line per agent ({"uuid","address","port","aik_tpm"}),
+// then {"fleet":"ready",...}.
 // Subcommands are a table so that `serve` (the agent API for the verifier) can be added beside `register`.
 #include <algorithm>
 #include <fstream>
@@ -14,9 +22,15 @@
 #include <string>
 #include <vector>
 
+#include <csignal>
+#include <thread>
+
+#include "agent/agent_server.hpp"
+#include "agent/fleet.hpp"
 #include "agent/registration.hpp"
 #include "agent/software_agent.hpp"
 #include "agent/tpm_agent.hpp"
+#include "common/attest/crypto/bytes.hpp"
 #include "common/service/http/client.hpp"
 
 namespace {
@@ -113,9 +127,132 @@ int cmd_register(const std::vector<std::string>& argv) {
   return outcome.ok() ? 0 : 1;
 }
 
+// Blocks until SIGTERM or SIGINT (sigwait: no handler touching global state).
+void wait_for_termination() {
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGTERM);
+  sigaddset(&set, SIGINT);
+  int sig = 0;
+  sigwait(&set, &sig);
+}
+
+// Blocked in every thread (servers start theirs after this), so sigwait receives them.
+void block_termination_signals() {
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGTERM);
+  sigaddset(&set, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+}
+
+int cmd_serve(const std::vector<std::string>& argv) {
+  const Args args = parse_args(argv, {"software", "register", "no-mtls"});
+  if (!args.count("software") && !args.count("tcti")) throw UsageError("give --tcti CONF or --software");
+  if (args.count("register") && !args.count("registrar")) throw UsageError("--register needs --registrar HOST:PORT");
+  block_termination_signals();
+  kl::testing::AgentServerOptions so;
+  so.uuid = need(args, "uuid");
+  so.address = get(args, "address", "127.0.0.1");
+  so.port = static_cast<std::uint16_t>(std::stoi(need(args, "port")));
+  so.mtls = !args.count("no-mtls");
+  so.trusted_client_ca_file = get(args, "ca", "");
+  const bool ecc = get(args, "ek", "rsa") == "ecc";
+  std::unique_ptr<kl::testing::AgentIdentity> identity;
+  std::unique_ptr<kl::testing::AgentServer> server;
+  if (args.count("software")) {
+    auto sw = std::make_unique<kl::testing::SoftwareAgent>(ecc ? kl::testing::SoftwareAgent::EkAlg::ecc_p256
+                                                               : kl::testing::SoftwareAgent::EkAlg::rsa2048);
+    server = std::make_unique<kl::testing::AgentServer>(so, *sw);
+    identity = std::move(sw);
+  } else {
+    auto tpm = std::make_unique<kl::testing::TpmAgent>(
+        need(args, "tcti"), ecc ? kl::testing::TpmAgent::EkAlg::ecc_p256 : kl::testing::TpmAgent::EkAlg::rsa2048);
+    server = std::make_unique<kl::testing::AgentServer>(so, *tpm);
+    identity = std::move(tpm);
+  }
+  server->start();
+  nlohmann::json out = {{"uuid", so.uuid},
+                        {"address", so.address},
+                        {"port", server->port()},
+                        {"mtls_cert", server->mtls_cert_or_disabled()},
+                        {"payload_pubkey", server->api().payload_pubkey_pem()}};
+  int rc = 0;
+  if (args.count("register")) {
+    kl::testing::RegisterOptions ro;
+    ro.agent_id = so.uuid;
+    ro.contact_ip = so.address;
+    ro.contact_port = server->port();
+    ro.mtls_cert = server->mtls_cert_or_disabled();
+    ro.api_version = get(args, "api", ro.api_version);
+    const auto [host, port] = host_port(need(args, "registrar"));
+    kl::http::Client client(host, port);
+    const auto outcome = kl::testing::register_and_activate(client, *identity, ro);
+    out["registration"] = kl::testing::to_json(outcome);
+    if (!outcome.ok()) rc = 1;
+  }
+  std::cout << out.dump() << std::endl;
+  if (rc != 0) return rc;
+  wait_for_termination();
+  server->stop();
+  return 0;
+}
+
+int cmd_fleet(const std::vector<std::string>& argv) {
+  const Args args = parse_args(argv, {"register", "no-mtls"});
+  if (args.count("register") && !args.count("registrar")) throw UsageError("--register needs --registrar HOST:PORT");
+  block_termination_signals();
+  kl::testing::FleetOptions fo;
+  fo.agents = static_cast<std::size_t>(std::stoul(need(args, "count")));
+  fo.uuid_prefix = get(args, "uuid-prefix", fo.uuid_prefix);
+  fo.port = static_cast<std::uint16_t>(std::stoi(get(args, "port", "0")));
+  fo.mtls = !args.count("no-mtls");
+  fo.trusted_client_ca_file = get(args, "ca", "");
+  fo.threads = static_cast<unsigned>(std::stoul(get(args, "threads", "1")));
+  kl::testing::Fleet fleet(fo);
+  fleet.start();
+  std::unique_ptr<kl::http::Client> client;
+  if (args.count("register")) {
+    const auto [host, port] = host_port(need(args, "registrar"));
+    client = std::make_unique<kl::http::Client>(host, port);
+  }
+  int failed = 0;
+  for (std::size_t i = 0; i < fleet.size(); ++i) {
+    auto& a = fleet.agent(i);
+    nlohmann::json line = {{"uuid", a.uuid},
+                           {"address", a.address},
+                           {"port", a.port},
+                           {"aik_tpm", kl::base64_encode(a.identity->ak_tpm2b_public())}};
+    if (client) {
+      kl::testing::RegisterOptions ro;
+      ro.agent_id = a.uuid;
+      ro.contact_ip = a.address;
+      ro.contact_port = a.port;
+      ro.mtls_cert = fleet.mtls_cert_or_disabled();
+      const auto outcome = kl::testing::register_and_activate(*client, *a.identity, ro);
+      if (!outcome.ok()) {
+        ++failed;
+        line["registration"] = kl::testing::to_json(outcome);
+      }
+    }
+    std::cout << line.dump() << "\n";
+  }
+  std::cout << nlohmann::json{{"fleet", "ready"}, {"agents", fleet.size()}, {"registration_failures", failed},
+                              {"mtls_cert", fleet.mtls_cert_or_disabled()}}
+                   .dump()
+            << std::endl;
+  wait_for_termination();
+  fleet.stop();
+  std::cerr << "fleet: quotes served " << fleet.quotes_served() << ", unrouted requests " << fleet.requests_unrouted()
+            << "\n";
+  return 0;
+}
+
 const std::map<std::string, std::function<int(const std::vector<std::string>&)>>& commands() {
   static const std::map<std::string, std::function<int(const std::vector<std::string>&)>> table = {
       {"register", cmd_register},
+      {"serve", cmd_serve},
+      {"fleet", cmd_fleet},
   };
   return table;
 }
@@ -123,7 +260,11 @@ const std::map<std::string, std::function<int(const std::vector<std::string>&)>>
 void usage() {
   std::cerr << "usage: kl_test_agent register --registrar HOST:PORT --uuid ID [--tcti CONF | --software]\n"
                "                              [--ek rsa|ecc] [--style rust|python] [--api 2.6]\n"
-               "                              [--contact-ip IP] [--contact-port N] [--mtls-cert FILE]\n";
+               "                              [--contact-ip IP] [--contact-port N] [--mtls-cert FILE]\n"
+               "       kl_test_agent serve --uuid ID --port P [--tcti CONF | --software] [--ek rsa|ecc]\n"
+               "                           [--address IP] [--ca FILE | --no-mtls] [--registrar HOST:PORT --register]\n"
+               "       kl_test_agent fleet --count N [--uuid-prefix P] [--port P] [--ca FILE | --no-mtls]\n"
+               "                           [--registrar HOST:PORT --register] [--threads N]\n";
 }
 
 }  // namespace

@@ -25,19 +25,46 @@ TEST_CASE("replayed PCRs equal tpm2_eventlog's for every bank of every sample") 
       for (const auto& [n, hex] : pcrs) {
         INFO(bank_name << " PCR " << n);
         REQUIRE(mine.count(n));
+        // PCR 0 of a log with a StartupLocality event: tpm2-tools 5.4 got it wrong (next test case).
+        if (n == 0 && startup_locality(log)) continue;
         CHECK(hex_encode(mine.at(n)) == hex);
       }
     }
   }
 }
 
-TEST_CASE("PCR 0 starts from the StartupLocality value") {
+TEST_CASE("PCR 0 starts from the StartupLocality value, not from tpm2-tools 5.4's extension of it") {
   auto log = parse_event_log(read_bytes(mb_dir() + "binary_bios_measurements"));
   REQUIRE(startup_locality(log) == std::optional<std::uint8_t>(3));
   auto banks = replay_pcrs(log);
-  // Without the locality start the value would differ from the reference.
+  for (auto alg : {crypto::HashAlg::sha1, crypto::HashAlg::sha256}) {
+    INFO(crypto::hash_name(alg));
+    const std::size_t n = crypto::digest_size(alg);
+    // Independent recomputation: what a TPM started from locality 3 holds, and what tpm2-tools 5.4 printed
+    // (it extended the EV_NO_ACTION's zero digest from a zero start).
+    Bytes real(n, 0), old54(n, 0);
+    real.back() = 3;
+    for (std::size_t i = 1; i < log.events.size(); ++i) {
+      const auto& e = log.events[i];
+      if (e.pcr != 0) continue;
+      for (const auto& d : e.digests) {
+        if (d.alg != alg) continue;
+        Bytes b = old54;
+        b.insert(b.end(), d.digest.begin(), d.digest.end());
+        old54 = crypto::digest(alg, b);
+        if (e.type == ev::kNoAction) continue;
+        b = real;
+        b.insert(b.end(), d.digest.begin(), d.digest.end());
+        real = crypto::digest(alg, b);
+      }
+    }
+    auto yaml = read_yaml_reference(mb_dir() + "binary_bios_measurements.tpm2_eventlog-5.4.yaml");
+    CHECK(hex_encode(old54) == yaml.pcrs.at(std::string(crypto::hash_name(alg))).at(0));
+    CHECK(hex_encode(banks.at(alg).at(0)) == hex_encode(real));
+    CHECK(real != old54);
+  }
   CHECK(hex_encode(banks.at(crypto::HashAlg::sha256).at(0)) ==
-        "1877eacbf0290c67521de489ae1ca5d04de12150e522f472f3fb3daeb35e8e43");
+        "0ee9a7feba8f4172f1a7451594aa5731665a4d353ac61814042ce107a00742f2");
 }
 
 TEST_CASE("boot aggregates hash PCRs 0-7 and 0-9") {
@@ -62,7 +89,8 @@ TEST_CASE("boot aggregates hash PCRs 0-7 and 0-9") {
 
 TEST_CASE("quoted PCRs are matched against the replay as Keylime does") {
   auto log = parse_event_log(read_bytes(mb_dir() + "binary_bios_measurements-secureboot"));
-  const auto& bank = replay_pcrs(log).at(crypto::HashAlg::sha256);
+  const auto banks = replay_pcrs(log);
+  const auto& bank = banks.at(crypto::HashAlg::sha256);
   QuotedPcrs quoted;
   for (const auto& [n, v] : bank) quoted[n] = hex_encode(v);
   quoted[11] = std::string(64, '0');  // never extended by the log: log value counts as 0

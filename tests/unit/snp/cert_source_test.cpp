@@ -47,7 +47,11 @@ TEST_CASE("certificate table parsing", "[snp][certtable]") {
   CHECK(p.vcek == t.vcek);
   CHECK(p.ark == t.ark);
   CHECK_FALSE(p.ask);
-  CHECK_THROWS_WITH(parse_cert_table(ByteView(b).first(30)), Catch::Contains("no terminating entry"));
+  CHECK_THROWS_WITH(parse_cert_table(ByteView(b).first(30)), Catch::Contains("out of bounds"));
+  Bytes unterminated(24, 0);
+  unterminated[0] = 1;   // some GUID
+  unterminated[20] = 4;  // offset 0, length 4: in bounds, but no all-zero entry follows
+  CHECK_THROWS_WITH(parse_cert_table(unterminated), Catch::Contains("no terminating entry"));
   Bytes oob = b;
   oob[20] = 0xFF;  // length of entry 0
   CHECK_THROWS_WITH(parse_cert_table(oob), Catch::Contains("out of bounds"));

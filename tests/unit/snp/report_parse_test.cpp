@@ -213,6 +213,10 @@ TEST_CASE("detecting surrogates in ekcert bytes", "[snp][detect]") {
   Bytes junk_tail = report;
   junk_tail.insert(junk_tail.end(), 10, 0xAB);
   CHECK(detect_surrogate(junk_tail).kind == EkcertKind::unrecognized);
+  Bytes padded = report;
+  padded.resize(2048, 0);  // read from a larger NV index
+  CHECK(detect_surrogate(padded).kind == EkcertKind::snp_report);
+  CHECK(detect_surrogate(padded).cert_table.empty());
   Bytes short_report(report.begin(), report.begin() + 600);
   CHECK(detect_surrogate(short_report).kind == EkcertKind::unrecognized);
 }

@@ -32,6 +32,8 @@ struct EvaluationContext {
   const std::vector<std::string>* boot_aggregates = nullptr;
   // [verifier] ignore_tomtou_errors: upstream adds `ima.validation.tomtou` when this is TRUE.
   bool ignore_tomtou_errors = false;
+  // Optional reusable regex match memory (one per thread); null => allocated per match.
+  policy::ExcludeRegex::Scratch* scratch = nullptr;
 };
 
 // Entry.invalid(): ima_pcr, tomtou, ima_hash, then the template's policy check. Events go to `out`

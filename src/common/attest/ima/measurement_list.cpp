@@ -11,17 +11,23 @@ namespace {
 
 constexpr std::size_t kEventNameLenMax = 255;  // TCG_EVENT_NAME_LEN_MAX: `n` is padded to 256 bytes
 
-// Python str.split(" ", maxsplit): single-space separators, empty tokens kept.
-std::vector<std::string_view> split_spaces(std::string_view s, std::size_t maxsplit) {
-  std::vector<std::string_view> out;
+// Python str.split(" ", maxsplit) for maxsplit <= 3: single-space separators, empty tokens kept.
+struct Tokens {
+  std::string_view t[4];
+  std::size_t n = 0;
+  std::size_t size() const { return n; }
+  std::string_view operator[](std::size_t i) const { return t[i]; }
+};
+Tokens split_spaces(std::string_view s, std::size_t maxsplit) {
+  Tokens out;
   std::size_t start = 0;
-  while (out.size() < maxsplit) {
+  while (out.n < maxsplit) {
     std::size_t pos = s.find(' ', start);
     if (pos == std::string_view::npos) break;
-    out.push_back(s.substr(start, pos - start));
+    out.t[out.n++] = s.substr(start, pos - start);
     start = pos + 1;
   }
-  out.push_back(s.substr(start));
+  out.t[out.n++] = s.substr(start);
   return out;
 }
 
@@ -35,54 +41,54 @@ int hex_value(char c) {
 bool is_py_space(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f'; }
 
 // Python bytes.fromhex: pairs of hex digits, ASCII whitespace allowed between pairs.
-std::optional<Bytes> from_hex(std::string_view s) {
-  Bytes out;
-  out.reserve(s.size() / 2);
-  std::size_t i = 0;
+bool from_hex_into(std::string_view s, Bytes& out) {
+  out.resize(s.size() / 2);
+  std::size_t n = 0, i = 0;
   while (i < s.size()) {
     if (is_py_space(s[i])) {
       ++i;
       continue;
     }
-    if (i + 1 >= s.size()) return std::nullopt;
+    if (i + 1 >= s.size()) return false;
     int hi = hex_value(s[i]), lo = hex_value(s[i + 1]);
-    if (hi < 0 || lo < 0) return std::nullopt;
-    out.push_back(static_cast<std::uint8_t>(hi * 16 + lo));
+    if (hi < 0 || lo < 0) return false;
+    out[n++] = static_cast<std::uint8_t>(hi * 16 + lo);
     i += 2;
   }
-  return out;
+  out.resize(n);
+  return true;
 }
 
-Digest parse_digest(std::string_view text) {
-  Digest d;
+
+
+void parse_digest(std::string_view text, Digest& d) {
   auto colon = text.find(':');
   if (colon == std::string_view::npos) {
-    auto h = from_hex(text);
-    if (!h) throw ParseError("Digest hash is not valid hex. Got: " + std::string(text));
-    if (h->size() == 20) d.algorithm = "sha1";
-    else if (h->size() == 16) d.algorithm = "md5";
+    if (!from_hex_into(text, d.hash)) throw ParseError("Digest hash is not valid hex. Got: " + std::string(text));
+    if (d.hash.size() == 20) d.algorithm = "sha1";
+    else if (d.hash.size() == 16) d.algorithm = "md5";
     else
       throw ParseError(
           "Cannot create Digest. No hash algorithm is provided and hash does not belong to a md5 or sha1 hash.");
-    d.hash = std::move(*h);
-    return d;
+    return;
   }
   if (text.find(':', colon + 1) != std::string_view::npos)
     throw ParseError("Cannot create Digest expected 1 or 2 tokens for " + std::string(text));
-  auto h = from_hex(text.substr(colon + 1));
-  if (!h) throw ParseError("Digest hash is not valid hex. Got: " + std::string(text.substr(colon + 1)));
-  d.algorithm = std::string(text.substr(0, colon));
-  d.hash = std::move(*h);
-  return d;
+  if (!from_hex_into(text.substr(colon + 1), d.hash))
+    throw ParseError("Digest hash is not valid hex. Got: " + std::string(text.substr(colon + 1)));
+  d.algorithm.assign(text.substr(0, colon));
 }
 
 // signature_v2_hdr sanity: at least the 9-byte header and 9 + sig_size == length.
-std::optional<Bytes> parse_signature_token(std::string_view token) {
-  auto b = from_hex(token);
-  if (!b || b->size() < 9) return std::nullopt;
-  std::size_t sig_size = (static_cast<std::size_t>((*b)[7]) << 8) | (*b)[8];
-  if (9 + sig_size != b->size()) return std::nullopt;
-  return b;
+void parse_signature_token(std::string_view token, std::optional<Bytes>& out) {
+  if (token.empty()) {
+    out.reset();
+    return;
+  }
+  if (!out) out.emplace();
+  Bytes& b = *out;
+  if (!from_hex_into(token, b) || b.size() < 9 || 9 + ((static_cast<std::size_t>(b[7]) << 8) | b[8]) != b.size())
+    out.reset();
 }
 
 void put_u32le(Bytes& out, std::size_t v) {
@@ -103,30 +109,30 @@ std::string_view template_name(Template t) {
 }
 
 Entry parse_entry(std::string_view line) {
+  Entry e;
+  parse_entry(line, e);
+  return e;
+}
+
+void parse_entry(std::string_view line, Entry& e) {
   auto tokens = split_spaces(line, 3);
   if (tokens.size() != 4)
     throw ParseError("Cannot create Entry expected 4 tokens got: " + std::to_string(tokens.size()) + ".");
-  Entry e;
-  e.pcr = std::string(tokens[0]);
-  auto th = from_hex(tokens[1]);
-  if (!th) throw ParseError("Cannot create Entry: template hash is not valid hex.");
-  e.template_hash = std::move(*th);
+  e.pcr.assign(tokens[0]);
+  if (!from_hex_into(tokens[1], e.template_hash)) throw ParseError("Cannot create Entry: template hash is not valid hex.");
   const std::string_view mode = tokens[2];
   const std::string_view rest = tokens[3];
+  e.signature.reset();
+  e.buffer.clear();
   if (mode == "ima" || mode == "ima-ng") {
     e.kind = mode == "ima" ? Template::ima : Template::ima_ng;
     auto t = split_spaces(rest, 1);
     if (t.size() != 2) throw ParseError("Cannot create ImaNg expected 2 tokens got: " + std::to_string(t.size()) + ".");
-    if (e.kind == Template::ima) {
-      // `d` is the raw legacy digest: bare hex only (a prefix would make it 3+ tokens of ':' -> error)
-      e.digest = parse_digest(t[0]);  // "algo:hex" is accepted too; `d` is then the raw hash
-      // upstream's struct.pack fails on longer names; we report it as a parse error
-      if (t[1].size() > kEventNameLenMax) throw ParseError("Name too long for the `ima` template");
-    } else {
-      e.digest = parse_digest(t[0]);
-    }
-    e.name = std::string(t[1]);
-    return e;
+    parse_digest(t[0], e.digest);  // for `ima`, "algo:hex" is accepted too; `d` is then the raw hash
+    // upstream's struct.pack fails on longer `n` names; we report it as a parse error
+    if (e.kind == Template::ima && t[1].size() > kEventNameLenMax) throw ParseError("Name too long for the `ima` template");
+    e.name.assign(t[1]);
+    return;
   }
   if (mode == "ima-sig" || mode == "ima-buf") {
     e.kind = mode == "ima-sig" ? Template::ima_sig : Template::ima_buf;
@@ -134,29 +140,33 @@ Entry parse_entry(std::string_view line) {
     if (t.size() != 3)
       throw ParseError(std::string("Cannot create ") + (e.kind == Template::ima_sig ? "ImaSig" : "ImaBuf") +
                        " expected 3 tokens got: " + std::to_string(t.size()) + ".");
-    e.digest = parse_digest(t[0]);
-    e.name = std::string(t[1]);
+    parse_digest(t[0], e.digest);
+    e.name.assign(t[1]);
     if (e.kind == Template::ima_sig) {
-      e.signature = parse_signature_token(t[2]);
-    } else {
-      auto b = from_hex(t[2]);
-      if (!b) throw ParseError("Provided data was not valid hex: " + std::string(t[2]));
-      e.buffer = std::move(*b);
+      parse_signature_token(t[2], e.signature);
+    } else if (!from_hex_into(t[2], e.buffer)) {
+      throw ParseError("Provided data was not valid hex: " + std::string(t[2]));
     }
-    return e;
+    return;
   }
   throw ParseError("No parser for mode " + std::string(mode) + " implemented.");
 }
 
 Bytes template_data(const Entry& e) {
   Bytes out;
+  template_data(e, out);
+  return out;
+}
+
+void template_data(const Entry& e, Bytes& out) {
+  out.clear();
   out.reserve(e.digest.algorithm.size() + e.digest.hash.size() + e.name.size() + 32 +
               (e.signature ? e.signature->size() : 0) + e.buffer.size() + (e.kind == Template::ima ? 256 : 0));
   if (e.kind == Template::ima) {
     out.insert(out.end(), e.digest.hash.begin(), e.digest.hash.end());
     out.insert(out.end(), e.name.begin(), e.name.end());
     out.resize(out.size() + (kEventNameLenMax + 1 - e.name.size()), 0);  // NUL + zero padding to 256
-    return out;
+    return;
   }
   put_u32le(out, e.digest.algorithm.size() + 2 + e.digest.hash.size());
   out.insert(out.end(), e.digest.algorithm.begin(), e.digest.algorithm.end());
@@ -177,7 +187,6 @@ Bytes template_data(const Entry& e) {
     put_u32le(out, e.buffer.size());
     out.insert(out.end(), e.buffer.begin(), e.buffer.end());
   }
-  return out;
 }
 
 std::vector<ListLine> parse_list(std::string_view text) {

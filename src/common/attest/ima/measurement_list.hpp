@@ -37,9 +37,13 @@ struct Entry {
 // non-hex template hash, unknown template (`ima-modsig`, `ima-ngv2`, ...), bad digest, wrong
 // token count for the template.
 Entry parse_entry(std::string_view line);
+// Same, into an existing Entry whose buffers are reused (no allocation per line in a replay loop).
+// On ParseError `out` holds unspecified partial content.
+void parse_entry(std::string_view line, Entry& out);
 
 // Template data bytes as the kernel hashes them (§3.2).
 Bytes template_data(const Entry&);
+void template_data(const Entry&, Bytes& out);  // into a reused buffer (cleared first)
 
 // A list split as upstream does: on '\n', only '\n' removed, empty lines skipped but counted
 // in `index` (0-based line number). A line that does not parse keeps its error text.

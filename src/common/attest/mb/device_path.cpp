@@ -31,9 +31,8 @@ std::string node_text(std::uint8_t type, std::uint8_t sub, ByteView d) {
   }
   if (type == 0x01 && sub == 0x01 && d.size() >= 2)  // PCI: function, device
     return "Pci(" + hex_num(d[1]) + "," + hex_num(d[0]) + ")";
-  if ((type == 0x01 || type == 0x03 || type == 0x04) && (sub == 0x04 || (type == 0x03 && sub == 0x0a) ||
-                                                          (type == 0x04 && sub == 0x03)) &&
-      d.size() >= 16) {
+  const bool vendor = (type == 0x01 && sub == 0x04) || (type == 0x03 && sub == 0x0a) || (type == 0x04 && sub == 0x03);
+  if (vendor && d.size() >= 16) {
     const char* name = type == 0x01 ? "VenHw" : type == 0x03 ? "VenMsg" : "VenMedia";
     std::string s = std::string(name) + "(" + guid_to_string(d);
     if (d.size() > 16) s += "," + hex_encode(d.subspan(16));

@@ -168,6 +168,9 @@ EventLog parse_event_log(ByteView log, const ParseLimits& limits) {
     e.offset = r.pos();
     e.pcr = r.u32("PCRIndex");
     e.type = r.u32("EventType");
+    if (e.pcr > 31)  // TPM2_MAX_PCRS: tpm2_eventlog refuses such a log as well
+      throw ParseError("event " + std::to_string(e.number) + " at offset " + std::to_string(e.offset) +
+                       " names PCR " + std::to_string(e.pcr));
     std::uint32_t count = r.u32("DigestCount");
     if (count > sizes.size())
       throw ParseError("event " + std::to_string(e.number) + " at offset " + std::to_string(e.offset) + " has " +

@@ -76,7 +76,7 @@ struct ParseLimits {
 
 // Throws kl::ParseError: empty log, first record not EV_NO_ACTION with a "Spec ID Event03" header, a digest
 // size that does not match its algorithm, an algorithm in a record that the header did not declare (or twice),
-// more digests than declared algorithms, any length field that points past the end, trailing bytes in the
+// more digests than declared algorithms, a PCR index above 31, any length field that points past the end, trailing bytes in the
 // header event.
 EventLog parse_event_log(ByteView log, const ParseLimits& limits = {});
 

@@ -11,7 +11,7 @@ namespace {
 // tpm2_eventlog's field order for the objects of a parsed log; unknown keys follow alphabetically.
 int field_rank(const std::string& k) {
   static const char* const kOrder[] = {
-      "EventNum", "PCRIndex", "EventType", "Digest", "DigestCount", "Digests", "AlgorithmId", "EventSize",
+      "EventNum", "PCRIndex", "EventType", "DigestCount", "Digests", "AlgorithmId", "Digest", "EventSize",
       "SpecID", "Event", "VariableName", "UnicodeNameLength", "VariableDataLength", "UnicodeName",
       "VariableData", "SignatureType", "SignatureListSize", "SignatureHeaderSize", "SignatureSize", "Keys",
       "SignatureOwner", "SignatureData", "Enabled", "FilePathListLength", "Description",

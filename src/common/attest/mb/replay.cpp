@@ -1,25 +1,33 @@
 #include "common/attest/mb/replay.hpp"
 
 #include <algorithm>
+#include <cstring>
+#include <optional>
 
 namespace kl::mb {
 
 PcrBanks replay_pcrs(const EventLog& log) {
+  static constexpr char kLocalitySig[16] = {'S', 't', 'a', 'r', 't', 'u', 'p', 'L', 'o', 'c',
+                                            'a', 'l', 'i', 't', 'y', '\0'};
   PcrBanks banks;
-  const auto locality = startup_locality(log);
+  bool found_hcrtm = false;
   for (std::size_t i = 1; i < log.events.size(); ++i) {
     const auto& e = log.events[i];
-    if (e.type == ev::kNoAction) continue;  // not extended into any PCR
+    if (e.pcr == 0 && e.type == ev::kEfiHcrtmEvent) found_hcrtm = true;
+    // PCR 0 does not always start from zeros (TPM library spec part 1, 34.3): an H-CRTM sequence leaves
+    // 0...04, a startup from locality 3 or 4 leaves 0...0<locality>. Same rule as tpm2_eventlog >= 5.5.
+    std::optional<std::uint8_t> set_last;
+    if (e.pcr == 0 && e.type == ev::kEfiHcrtmEvent) set_last = 0x04;
+    else if (e.pcr == 0 && e.type == ev::kNoAction && !found_hcrtm && e.data.size() >= 17 &&
+             std::memcmp(e.data.data(), kLocalitySig, 16) == 0 && e.data[16] > 0)
+      set_last = e.data[16];
     for (const auto& d : e.digests) {
       if (!d.alg) continue;
       auto& bank = banks[*d.alg];
       auto it = bank.find(e.pcr);
-      if (it == bank.end()) {
-        Bytes start(crypto::digest_size(*d.alg), 0);
-        // H-CRTM / locality 3/4 starts: PCR 0 was reset to 0...0<locality> rather than zeros.
-        if (e.pcr == 0 && locality) start.back() = *locality;
-        it = bank.emplace(e.pcr, std::move(start)).first;
-      }
+      if (it == bank.end()) it = bank.emplace(e.pcr, Bytes(crypto::digest_size(*d.alg), 0)).first;
+      if (set_last) it->second.back() = *set_last;
+      if (e.type == ev::kNoAction) continue;  // never extended
       Bytes buf = it->second;
       buf.insert(buf.end(), d.digest.begin(), d.digest.end());
       it->second = crypto::digest(*d.alg, buf);

@@ -18,8 +18,10 @@ using PcrBank = std::map<std::uint32_t, Bytes>;               // PCR index -> va
 using PcrBanks = std::map<crypto::HashAlg, PcrBank>;          // only banks with a known hash
 
 // For every event except EV_NO_ACTION and every digest of a known bank: PCR = H(PCR || digest), starting
-// from zeros (PCR 0 from the StartupLocality value when the log has one). Only PCRs that the log touches
-// appear. Keylime (and this) never re-hash event data.
+// from zeros, except PCR 0 after an EV_EFI_HCRTM_EVENT (0...04) or a StartupLocality EV_NO_ACTION with
+// locality > 0 (0...0<locality>), as tpm2_eventlog >= 5.5 and a real TPM do. (tpm2-tools 5.4, which produced
+// the YAML samples, instead extended the locality event's zero digest; see docs.) Only PCRs that the log
+// touches appear. Keylime (and this) never re-hash event data.
 PcrBanks replay_pcrs(const EventLog& log);
 
 // Keylime's boot aggregates for one bank: for k in (8, 10), H(pcr0 || ... || pcr(k-1)) as lowercase hex;

@@ -50,7 +50,8 @@ bool is_envelope(const nlohmann::json& doc) {
   // Python truthiness
   if (p.is_null()) return false;
   if (p.is_boolean()) return p.get<bool>();
-  if (p.is_string() || p.is_array() || p.is_object()) return !p.empty();
+  if (p.is_string()) return !p.get_ref<const std::string&>().empty();  // json::empty() is false for strings
+  if (p.is_array() || p.is_object()) return !p.empty();
   if (p.is_number_integer()) return p.get<std::int64_t>() != 0;
   if (p.is_number()) return p.get<double>() != 0.0;
   return true;

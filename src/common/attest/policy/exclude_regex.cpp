@@ -84,7 +84,7 @@ ExcludeRegex::ExcludeRegex(const std::vector<std::string>& excludes) {
   int err = 0;
   PCRE2_SIZE off = 0;
   pcre2_code* code = pcre2_compile(reinterpret_cast<PCRE2_SPTR>(translated.data()), translated.size(),
-                                   PCRE2_UTF | PCRE2_UCP | PCRE2_MATCH_INVALID_UTF, &err, &off, nullptr);
+                                   PCRE2_ANCHORED | PCRE2_UTF | PCRE2_UCP | PCRE2_MATCH_INVALID_UTF, &err, &off, nullptr);
   if (!code) {
     PCRE2_UCHAR buf[256];
     pcre2_get_error_message(err, buf, sizeof buf);
@@ -99,13 +99,25 @@ ExcludeRegex::~ExcludeRegex() {
   if (code_) pcre2_code_free(as_code(code_));
 }
 
+ExcludeRegex::Scratch::Scratch() : md_(pcre2_match_data_create(1, nullptr)) {
+  if (!md_) throw std::bad_alloc();
+}
+ExcludeRegex::Scratch::~Scratch() { pcre2_match_data_free(static_cast<pcre2_match_data*>(md_)); }
+
+bool ExcludeRegex::matches(std::string_view path, Scratch& scratch) const {
+  if (!code_) return false;
+  const int rc = pcre2_match(as_code(code_), reinterpret_cast<PCRE2_SPTR>(path.data()), path.size(), 0, 0,
+                             static_cast<pcre2_match_data*>(scratch.get()), nullptr);
+  return rc >= 0;
+}
+
 bool ExcludeRegex::matches(std::string_view path) const {
   if (!code_) return false;
   // Match data is per call: the compiled code is shared read-only between threads.
   pcre2_match_data* md = pcre2_match_data_create(1, nullptr);
   if (!md) throw std::bad_alloc();
-  const int rc = pcre2_match(as_code(code_), reinterpret_cast<PCRE2_SPTR>(path.data()), path.size(), 0,
-                             PCRE2_ANCHORED, md, nullptr);
+  // Anchored at compile time (re.match): JIT does not support PCRE2_ANCHORED as a match option.
+  const int rc = pcre2_match(as_code(code_), reinterpret_cast<PCRE2_SPTR>(path.data()), path.size(), 0, 0, md, nullptr);
   pcre2_match_data_free(md);
   return rc >= 0;  // 0 = matched but the ovector was too small, which is fine
 }

@@ -20,6 +20,20 @@ class ExcludeRegex {
 
   bool empty() const { return code_ == nullptr; }
   bool matches(std::string_view path) const;  // re.match(combined, path) is not None
+
+  // Per-thread match memory, so a loop over many paths allocates once.
+  class Scratch {
+   public:
+    Scratch();
+    ~Scratch();
+    Scratch(const Scratch&) = delete;
+    Scratch& operator=(const Scratch&) = delete;
+    void* get() const { return md_; }
+
+   private:
+    void* md_;  // pcre2_match_data_8*
+  };
+  bool matches(std::string_view path, Scratch& scratch) const;
   const std::string& pattern() const { return pattern_; }  // the combined Python pattern
 
  private:

@@ -43,7 +43,8 @@ RuntimePolicy legacy_base(std::string timestamp) {
 bool truthy(const nlohmann::json& j) {
   if (j.is_null()) return false;
   if (j.is_boolean()) return j.get<bool>();
-  if (j.is_string() || j.is_array() || j.is_object()) return !j.empty();
+  if (j.is_string()) return !j.get_ref<const std::string&>().empty();  // json::empty() is false for strings
+  if (j.is_array() || j.is_object()) return !j.empty();
   if (j.is_number()) return j.get<double>() != 0.0;
   return true;
 }

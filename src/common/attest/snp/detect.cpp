@@ -1,5 +1,7 @@
 #include "common/attest/snp/detect.hpp"
 
+#include <algorithm>
+
 #include <openssl/err.h>
 #include <openssl/x509.h>
 
@@ -38,7 +40,9 @@ Detection detect_surrogate(ByteView b) {
     return d;
   }
   ByteView tail = b.subspan(kReportSize);
-  if (!tail.empty()) {
+  // NV indexes are read whole, so a report in a larger index arrives followed by zero padding.
+  bool zero_tail = std::all_of(tail.begin(), tail.end(), [](std::uint8_t c) { return c == 0; });
+  if (!tail.empty() && !zero_tail) {
     try {
       (void)parse_cert_table(tail);
     } catch (const ParseError&) {
@@ -48,7 +52,7 @@ Detection detect_surrogate(ByteView b) {
   }
   d.kind = EkcertKind::snp_report;
   d.report = b.first(kReportSize);
-  d.cert_table = tail;
+  d.cert_table = zero_tail ? ByteView{} : tail;
   return d;
 }
 

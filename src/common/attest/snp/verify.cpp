@@ -350,8 +350,18 @@ VerifyResult verify_report(const SnpReport& report, ByteView raw, const VerifyOp
   } else if (opts.product) {
     products.push_back(*opts.product);
   } else {
-    // v2: the supplied certificate's productName settles it; otherwise try the candidates.
-    if (opts.vek)
+    // v2: a chain already verified for the supplied certificate settles it (cheap, no certificate parsing);
+    // else the supplied certificate's productName; otherwise try the candidates.
+    if (opts.vek && opts.cache) {
+      const std::string h = hex_encode(crypto::digest(crypto::HashAlg::sha256, *opts.vek));
+      const std::string kind = report.signing_key() == SigningKey::vlek ? "VLEK" : "VCEK";
+      for (Product p : {Product::milan, Product::genoa, Product::turin})
+        if (opts.cache->find(h + "|" + std::string(product_name(p)) + "|" + kind)) {
+          products.push_back(p);
+          break;
+        }
+    }
+    if (opts.vek && products.empty())
       if (auto c = load_certificate(*opts.vek)) {
         try {
           if (auto p = parse_vek_extensions(c.get()).product()) products.push_back(*p);

@@ -161,13 +161,14 @@ struct AsyncClient::Impl : std::enable_shared_from_this<AsyncClient::Impl> {
     std::shared_ptr<Impl> owner;
     std::string key;
     bool tls;
-    Bytes pinned_der;
+    std::shared_ptr<const Bytes> pinned_der;   // shared with the retry connection; never the PEM (memory per idle conn)
     std::unique_ptr<beast::tcp_stream> plain;
     std::unique_ptr<beast::ssl_stream<beast::tcp_stream>> secure;
     tcp::resolver resolver;
 
     // The request in flight (one at a time per connection).
-    AsyncTarget target;
+    std::string host;
+    std::uint16_t port = 0;
     bhttp::request<bhttp::string_body> req;
     std::optional<bhttp::response_parser<bhttp::string_body>> parser;
     beast::flat_buffer buffer;
@@ -176,12 +177,12 @@ struct AsyncClient::Impl : std::enable_shared_from_this<AsyncClient::Impl> {
     std::chrono::milliseconds timeout{0};
     std::string tls_error_detail;
 
-    Conn(std::shared_ptr<Impl> o, std::string k, const AsyncTarget& t)
-        : owner(std::move(o)), key(std::move(k)), tls(t.tls), resolver(net::make_strand(owner->io)) {
+    Conn(std::shared_ptr<Impl> o, std::string k, bool use_tls, std::shared_ptr<const Bytes> pin)
+        : owner(std::move(o)), key(std::move(k)), tls(use_tls), pinned_der(std::move(pin)),
+          resolver(net::make_strand(owner->io)) {
       auto ex = resolver.get_executor();
       if (tls) {
         secure = std::make_unique<beast::ssl_stream<beast::tcp_stream>>(ex, owner->ctx);
-        if (!t.pinned_server_pem.empty()) pinned_der = pem_to_der(t.pinned_server_pem);
       } else {
         plain = std::make_unique<beast::tcp_stream>(ex);
       }
@@ -208,12 +209,12 @@ struct AsyncClient::Impl : std::enable_shared_from_this<AsyncClient::Impl> {
         return;
       }
       beast::error_code ec;
-      auto addr = net::ip::make_address(target.host, ec);
+      auto addr = net::ip::make_address(host, ec);
       if (!ec) {
-        on_resolved({}, {tcp::endpoint(addr, target.port)});
+        on_resolved({}, {tcp::endpoint(addr, port)});
         return;
       }
-      resolver.async_resolve(target.host, std::to_string(target.port),
+      resolver.async_resolve(host, std::to_string(port),
                              [self = shared_from_this()](beast::error_code ec, tcp::resolver::results_type r) {
                                if (ec) return self->fail(error_text("resolve", ec));
                                std::vector<tcp::endpoint> eps;
@@ -237,16 +238,16 @@ struct AsyncClient::Impl : std::enable_shared_from_this<AsyncClient::Impl> {
       auto* self_raw = this;
       secure->set_verify_callback([self_raw](bool preverified, ssl::verify_context& vctx) {
         if (preverified) return true;
-        if (self_raw->pinned_der.empty()) return false;
+        if (!self_raw->pinned_der || self_raw->pinned_der->empty()) return false;
         X509_STORE_CTX* sc = vctx.native_handle();
         X509* leaf = X509_STORE_CTX_get0_cert(sc);
         if (!leaf) return false;
         int len = i2d_X509(leaf, nullptr);
-        if (len <= 0 || static_cast<std::size_t>(len) != self_raw->pinned_der.size()) return false;
+        if (len <= 0 || static_cast<std::size_t>(len) != self_raw->pinned_der->size()) return false;
         Bytes der(static_cast<std::size_t>(len));
         unsigned char* p = der.data();
         i2d_X509(leaf, &p);
-        return der == self_raw->pinned_der;
+        return der == *self_raw->pinned_der;
       });
       secure->async_handshake(ssl::stream_base::client, [self = shared_from_this()](beast::error_code ec) {
         if (ec) {
@@ -309,8 +310,9 @@ struct AsyncClient::Impl : std::enable_shared_from_this<AsyncClient::Impl> {
       if (reused && is_stale_connection_error(ec)) {
         // The peer closed the pooled connection while it was idle: start over on a fresh connection.
         close_now();
-        auto fresh = std::make_shared<Conn>(owner, key, target);
-        fresh->target = std::move(target);
+        auto fresh = std::make_shared<Conn>(owner, key, tls, pinned_der);
+        fresh->host = std::move(host);
+        fresh->port = port;
         fresh->req = std::move(req);
         fresh->done = std::move(done);
         fresh->timeout = timeout;
@@ -337,9 +339,16 @@ void AsyncClient::request(const AsyncTarget& target, std::string method, std::st
   std::string key = Impl::pool_key(target);
   auto conn = impl_->take_idle(key);
   const bool reused = conn != nullptr;
-  if (!conn) conn = std::make_shared<Impl::Conn>(impl_, key, target);
+  if (!conn) {
+    std::shared_ptr<const Bytes> pin;
+    if (target.tls && !target.pinned_server_pem.empty()) {
+      pin = std::make_shared<const Bytes>(pem_to_der(target.pinned_server_pem));
+    }
+    conn = std::make_shared<Impl::Conn>(impl_, key, target.tls, std::move(pin));
+  }
   conn->reused = reused;
-  conn->target = target;
+  conn->host = target.host;
+  conn->port = target.port;
   conn->timeout = timeout;
   conn->done = std::move(done);
   auto& req = conn->req;
