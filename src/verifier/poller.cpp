@@ -29,6 +29,7 @@ struct Poller::Agent {
   AttestationState att;
   http::AsyncTarget target;
   loop::TimerHandle timer;
+  std::chrono::steady_clock::time_point due{};   // when the current timer should fire (lateness metric)
   std::uint64_t generation = 0;   // bumped by start/stop/remove: callbacks of an older generation are dropped
   bool in_flight = false;
   bool terminated = false;        // DELETE while a request was in flight: removed when it completes
@@ -126,7 +127,8 @@ Poller::Poller(const VerifierSettings& settings, storage::VerifierStore& store, 
       now_(now ? std::move(now) : [] {
         return static_cast<long long>(
             std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count());
-      }) {}
+      }),
+      writer_(store, log_) {}
 
 Poller::~Poller() { shutdown(); }
 
@@ -138,6 +140,7 @@ void Poller::shutdown() {
     ++a->generation;
     a->timer.cancel();
   }
+  writer_.flush();
 }
 
 PollerStats Poller::stats() const {
@@ -146,9 +149,24 @@ PollerStats Poller::stats() const {
   s.quotes_verified = verified_;
   s.quotes_failed = failed_;
   s.transport_errors = transport_errors_;
+  s.lateness_10ms.resize(kLatenessBuckets);
+  for (std::size_t i = 0; i < kLatenessBuckets; ++i) s.lateness_10ms[i] = lateness_[i].load(std::memory_order_relaxed);
   std::lock_guard lk(agents_mutex_);
   s.agents = agents_.size();
   return s;
+}
+
+double PollerStats::lateness_quantile_ms(double q) const {
+  std::uint64_t total = 0;
+  for (auto n : lateness_10ms) total += n;
+  if (total == 0) return 0;
+  const double want = q * static_cast<double>(total);
+  std::uint64_t seen = 0;
+  for (std::size_t i = 0; i < lateness_10ms.size(); ++i) {
+    seen += lateness_10ms[i];
+    if (static_cast<double>(seen) >= want) return static_cast<double>((i + 1) * 10);
+  }
+  return static_cast<double>(lateness_10ms.size() * 10);
 }
 
 std::size_t Poller::resume_all() {
@@ -161,13 +179,9 @@ std::size_t Poller::resume_all() {
   return n;
 }
 
-void Poller::commit(Agent& a) {
-  try {
-    store_.update_agent(a.row);
-  } catch (const std::exception& e) {
-    log_->error("Agent {}: cannot store its state: {}", a.row.agent_id, e.what());
-  }
-}
+void Poller::commit(Agent& a) { writer_.enqueue(a.row); }
+
+void Poller::flush() { writer_.flush(); }
 
 void Poller::start(const storage::VerifierAgent& row) {
   if (shut_down_) return;
@@ -224,6 +238,7 @@ void Poller::start(const storage::VerifierAgent& row) {
     if (a->target.tls) a->target.pinned_server_pem = cert;
     commit(*a);
   }
+  writer_.flush();   // tenant-initiated changes are visible as soon as the request returns
   schedule(a, 0, gen);
 }
 
@@ -241,6 +256,7 @@ bool Poller::stop(const std::string& agent_id, int new_state) {
   a->stopped = true;
   a->row.operational_state = new_state;
   commit(*a);
+  writer_.flush();
   return true;
 }
 
@@ -261,9 +277,12 @@ RemoveResult Poller::remove(const std::string& agent_id) {
       a->terminated = true;
       a->row.operational_state = static_cast<int>(State::terminated);
       commit(*a);
+      writer_.flush();
       return RemoveResult::pending;
     }
   }
+  writer_.forget(agent_id);
+  writer_.flush();
   store_.remove_agent(agent_id);
   std::lock_guard lk(agents_mutex_);
   agents_.erase(agent_id);
@@ -274,6 +293,8 @@ bool Poller::finish_if_terminated(const std::shared_ptr<Agent>& a) {
   // Called with a->m held.
   if (!a->terminated) return false;
   const std::string id = a->row.agent_id;
+  writer_.forget(id);
+  writer_.flush();
   store_.remove_agent(id);
   std::lock_guard lk(agents_mutex_);
   auto it = agents_.find(id);
@@ -284,10 +305,10 @@ bool Poller::finish_if_terminated(const std::shared_ptr<Agent>& a) {
 void Poller::schedule(const std::shared_ptr<Agent>& a, double seconds, std::uint64_t gen) {
   if (shut_down_) return;
   const auto ms = std::chrono::milliseconds(static_cast<long long>(std::llround(std::max(0.0, seconds) * 1000.0)));
-  auto timer = loop_.schedule_after(ms, [this, a, gen] { request_quote(a, gen); });
   std::lock_guard al(a->m);
-  if (gen == a->generation) a->timer = timer;
-  else timer.cancel();
+  if (gen != a->generation) return;
+  a->due = std::chrono::steady_clock::now() + ms;
+  a->timer = loop_.schedule_after(ms, [this, a, gen] { request_quote(a, gen); });
 }
 
 void Poller::request_quote(const std::shared_ptr<Agent>& a, std::uint64_t gen) {
@@ -296,6 +317,12 @@ void Poller::request_quote(const std::shared_ptr<Agent>& a, std::uint64_t gen) {
   {
     std::lock_guard al(a->m);
     if (gen != a->generation || a->stopped || shut_down_) return;
+    if (a->due != std::chrono::steady_clock::time_point{}) {
+      const auto late = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - a->due);
+      const auto bucket = std::min<std::size_t>(kLatenessBuckets - 1, static_cast<std::size_t>(std::max<long long>(0, late.count()) / 10));
+      lateness_[bucket].fetch_add(1, std::memory_order_relaxed);
+      a->due = {};
+    }
     nonce = random_nonce();
     const std::string mask = a->att.tpm_policy.mask.empty() ? "0x0" : a->att.tpm_policy.mask;
     path = "/v" + a->row.supported_version.value_or(current_api_version()) + "/quotes/integrity?nonce=" + nonce +

@@ -9,6 +9,7 @@
 #include <mutex>
 #include <string>
 #include <unordered_map>
+#include <vector>
 
 #include <spdlog/spdlog.h>
 
@@ -17,6 +18,7 @@
 #include "common/service/storage/verifier_store.hpp"
 #include "common/attest/quote/failure.hpp"
 #include "verifier/agent_scheduler.hpp"
+#include "verifier/state_writer.hpp"
 #include "verifier/verifier_config.hpp"
 
 namespace kl::verifier {
@@ -24,6 +26,10 @@ namespace kl::verifier {
 struct PollerStats {
   std::uint64_t quotes_requested = 0, quotes_verified = 0, quotes_failed = 0, transport_errors = 0;
   std::size_t agents = 0;
+  // Poll lateness (timer due -> request sent), histogram in 10 ms buckets; the last bucket holds >= 10 s.
+  std::vector<std::uint64_t> lateness_10ms;
+  // Smallest lateness L (ms) such that fraction `q` of the polls were at most L late (bucket upper bound).
+  double lateness_quantile_ms(double q) const;
 };
 
 class Poller : public AgentScheduler {
@@ -42,8 +48,10 @@ class Poller : public AgentScheduler {
   bool stop(const std::string& agent_id, int new_state) override;
   RemoveResult remove(const std::string& agent_id) override;
 
-  // Cancels every timer; callbacks still in flight are ignored afterwards.
+  // Cancels every timer (callbacks still in flight are ignored afterwards) and commits every queued state.
   void shutdown();
+  // Commits every queued agent state now (state changes are otherwise committed in batches within ~20 ms).
+  void flush();
   PollerStats stats() const;
 
   struct Agent;   // per-agent state (poller.cpp)
@@ -69,11 +77,14 @@ class Poller : public AgentScheduler {
   loop::WorkerPool& workers_;
   std::shared_ptr<spdlog::logger> log_;
   std::function<long long()> now_;
+  StateWriter writer_;
 
   mutable std::mutex agents_mutex_;
   std::unordered_map<std::string, std::shared_ptr<Agent>> agents_;
   std::atomic<bool> shut_down_{false};
   std::atomic<std::uint64_t> requested_{0}, verified_{0}, failed_{0}, transport_errors_{0};
+  static constexpr std::size_t kLatenessBuckets = 1001;
+  std::unique_ptr<std::atomic<std::uint64_t>[]> lateness_{new std::atomic<std::uint64_t>[kLatenessBuckets]()};
 };
 
 }  // namespace kl::verifier

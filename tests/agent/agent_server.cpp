@@ -151,9 +151,7 @@ AgentApi::AgentApi(Config cfg) : cfg_(std::move(cfg)) {
   sign_alg_ = ak_ec ? "ecdsa" : "rsassa";
   enc_base_ = EVP_PKEY_get_base_id(ek.get()) == EVP_PKEY_EC ? "ecc" : "rsa";
   enc_bits_ = static_cast<unsigned>(EVP_PKEY_get_bits(ek.get()));
-  // The "swapped AK": a key of the same type the registrar never saw.
-  swap_key_.reset(ak_ec ? EVP_EC_gen("P-256") : EVP_RSA_gen(static_cast<unsigned>(EVP_PKEY_get_bits(ak.get()))));
-  if (!swap_key_) throw std::runtime_error("AgentApi: cannot generate the swap key: " + kl::ossl::last_error());
+  ak_bits_ = static_cast<unsigned>(EVP_PKEY_get_bits(ak.get()));
 }
 
 AgentHooks AgentApi::hooks() const {
@@ -190,7 +188,16 @@ nlohmann::json AgentApi::quote_results(const std::string& nonce, std::uint32_t m
   if (cfg_.before_quote) cfg_.before_quote();
   const std::string quoted_nonce = h.quote_nonce.value_or(nonce);
   QuoteEvidence ev = cfg_.quote(kl::as_bytes(quoted_nonce), pcrs);
-  if (h.swap_ak) ev.signature = sign_as_tpm(swap_key_.get(), ev.attest);
+  if (h.swap_ak) {
+    // The "swapped AK": a key of the AK's type the registrar never saw, made on first use (a fleet has
+    // thousands of agents that never need one).
+    std::lock_guard<std::mutex> lk(mu_);
+    if (!swap_key_) {
+      swap_key_.reset(sign_alg_ == "ecdsa" ? EVP_EC_gen("P-256") : EVP_RSA_gen(ak_bits_));
+      if (!swap_key_) throw std::runtime_error("AgentApi: cannot generate the swap key: " + kl::ossl::last_error());
+    }
+    ev.signature = sign_as_tpm(swap_key_.get(), ev.attest);
+  }
   if (h.tamper_quote && !ev.attest.empty()) ev.attest.back() ^= 0x01;   // inside pcrDigest: signature breaks
   nlohmann::json r;
   r["quote"] = kl::quote::make_quote_string({ev.attest, ev.signature, ev.pcr_blob});

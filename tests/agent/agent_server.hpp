@@ -82,7 +82,8 @@ class AgentApi {
   std::string pubkey_pem_;
   std::string sign_alg_, enc_base_;   // "rsassa"/"ecdsa", "rsa"/"ecc"
   unsigned enc_bits_ = 2048;
-  kl::ossl::Pkey swap_key_;
+  unsigned ak_bits_ = 2048;
+  kl::ossl::Pkey swap_key_;   // guarded by mu_, made on first use
   mutable std::mutex mu_;
   AgentHooks hooks_;
   std::string ima_log_;

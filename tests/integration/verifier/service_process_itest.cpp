@@ -11,6 +11,8 @@
 #include "agent/agent_server.hpp"
 #include "agent/registration.hpp"
 #include "agent/software_agent.hpp"
+#include "agent/tpm_agent.hpp"
+#include "support/swtpm.hpp"
 #include "common/attest/crypto/bytes.hpp"
 #include "common/service/http/client.hpp"
 #include "support/process.hpp"
@@ -81,7 +83,7 @@ struct Deployment {
   }
 };
 
-json add_body(const kl::testing::SoftwareAgent& id, std::uint16_t port, const std::string& mtls_cert) {
+json add_body(const kl::testing::AgentIdentity& id, std::uint16_t port, const std::string& mtls_cert) {
   return json{{"v", kl::base64_encode(kl::Bytes(32, 3))},
               {"cloudagent_ip", "127.0.0.1"},
               {"cloudagent_port", port},
@@ -195,4 +197,43 @@ TEST_CASE("verifier process: configuration errors exit non-zero naming the key; 
   r = kl::testing::run_command({binary("keylime_verifier").string(), "--help"});
   CHECK(r.status == 0);
   CHECK(r.output.find("Usage: keylime_verifier") != std::string::npos);
+}
+
+TEST_CASE("verifier process: a swtpm-backed agent attests; a PCR outside tpm_policy gives invalid_pcr_15") {
+  REQUIRE(kl::testing::Swtpm::available());
+  Deployment d;
+  kl::testing::Swtpm swtpm;
+  kl::testing::TpmAgent tpm(swtpm.tcti());
+  kl::testing::AgentServerOptions ao;
+  ao.uuid = "swtpm-agent-1";
+  ao.trusted_client_ca_file = (d.cv_ca() / "cacert.crt").string();
+  kl::testing::AgentServer agent(ao, tpm);
+  agent.start();
+
+  kl::http::Client reg("127.0.0.1", d.rport);
+  kl::testing::RegisterOptions ro;
+  ro.agent_id = ao.uuid;
+  ro.contact_port = agent.port();
+  ro.mtls_cert = agent.mtls_cert_pem();
+  const auto outcome = kl::testing::register_and_activate(reg, tpm, ro);
+  INFO(kl::testing::to_json(outcome).dump());
+  REQUIRE(outcome.ok());
+
+  auto tenant = d.tenant();
+  auto r = tenant.request("POST", "/v2.6/agents/" + ao.uuid, add_body(tpm, agent.port(), agent.mtls_cert_pem()).dump());
+  INFO(r.body << "\n" << d.verifier->log());
+  REQUIRE(r.status == 200);
+  REQUIRE(eventually([&] { return attestation_count(tenant, ao.uuid) >= 2; }, 30s));
+  json s = json::parse(tenant.request("GET", "/v2.6/agents/" + ao.uuid).body)["results"];
+  CHECK(s["sign_alg"] == "rsassa");
+  CHECK(s["hash_alg"] == "sha256");
+  CHECK(s["operational_state"] == 3);
+
+  agent.pcr_extend(15, kl::Bytes(32, 0xab));
+  REQUIRE(eventually([&] {
+    return json::parse(tenant.request("GET", "/v2.6/agents/" + ao.uuid).body)["results"]["operational_state"] == 9;
+  }, 30s));
+  s = json::parse(tenant.request("GET", "/v2.6/agents/" + ao.uuid).body)["results"];
+  CHECK(s["last_event_id"] == "pcr_validation.invalid_pcr_15");
+  CHECK(s["attestation_status"] == "FAIL");
 }

@@ -30,6 +30,9 @@ ImaKeyring ring_with(std::initializer_list<const char*> files) {
 }
 
 struct Run {
+  Run(std::string t, PolicyPtr p = nullptr, bool k = false, std::optional<ImaKeyring> ten = std::nullopt,
+      ImaState* s = nullptr)
+      : text(std::move(t)), policy(std::move(p)), keyrings(k), tenant(std::move(ten)), state(s) {}
   std::string text;
   PolicyPtr policy;
   bool keyrings = false;

@@ -238,6 +238,16 @@ TEST_CASE("compiled policy lookups", "[policy][compiled]") {
   CHECK(c->verification_keys()->size() == 2);
   j["ima"]["log_hash_alg"] = "bogus";
   CHECK(CompiledPolicy::compile(j)->log_hash_alg() == crypto::HashAlg::sha1);
+  // the JSON path and the model path build the same tables
+  auto via_model = CompiledPolicy::compile(runtime_policy_from_json(j));
+  REQUIRE(via_model->digests().find("/a"));
+  CHECK(via_model->digests().find("/a")->as_strings() == hit->as_strings());
+  CHECK(via_model->digests().size() == c->digests().size());
+  auto wrong = j;
+  wrong["digests"]["/a"] = {1};
+  CHECK_THROWS_AS(CompiledPolicy::compile(wrong), ParseError);
+  wrong["digests"] = nlohmann::json::array();
+  CHECK_THROWS_AS(CompiledPolicy::compile(wrong), ParseError);
   j["excludes"] = {"("};
   CHECK_THROWS_AS(CompiledPolicy::compile(j), std::invalid_argument);
   // a short-path table survives moves (keys are views into the arena)

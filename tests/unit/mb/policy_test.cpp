@@ -171,6 +171,12 @@ TEST_CASE("bootlog_evaluate framing: empty refstates, missing PCRs, unknown and 
   CHECK_FALSE(evaluate_boot_log("example", "{}", parsed, kAllPcrs).failed());
   CHECK_FALSE(evaluate_boot_log("accept-all", ref, parsed, {}).failed());
   CHECK_THROWS_AS(evaluate_boot_log("example", "{not json", parsed, kAllPcrs), ParseError);
+  CHECK_THROWS_AS(parse_refstate("[1,"), ParseError);
+  auto pre = parse_refstate(ref);
+  CHECK_FALSE(evaluate_boot_log("example", pre, parsed, kAllPcrs).failed());
+  CHECK_FALSE(evaluate_boot_log("example", parse_refstate(""), parsed, kAllPcrs).failed());
+  // Evaluating twice with one parsed refstate: the "once" rules start afresh each time.
+  CHECK_FALSE(evaluate_boot_log("example", pre, parsed, kAllPcrs).failed());
 
   auto missing = evaluate_boot_log("example", ref, parsed, {0, 1, 2, 3, 4, 5, 6, 7, 8});
   REQUIRE(missing.event_ids() == std::vector<std::string>{"measured_boot.missing_pcrs"});

@@ -131,7 +131,7 @@ TEST_CASE("HCLEkPub binds ek_tpm (synthetic claims)", "[azure][hcl]") {
   CHECK(check_hcl_ek(c, snptest::sample_ek_tpm()).error == SnpError::ek_binding);
 }
 
-TEST_CASE("kinvolk HCL blob: binding passes, the unrelated-chip VCEK is rejected (MANIFEST 7)", "[azure][hcl]") {
+TEST_CASE("kinvolk HCL blob: binding passes / the unrelated-chip VCEK is rejected (MANIFEST 7)", "[azure][hcl]") {
   Bytes blob = read_testdata("snp/azure-kinvolk/hcl-report-snp.bin");
   REQUIRE(blob.size() == 2048);  // NV index contents with zero padding
   HclReport h = parse_hcl_report(blob);

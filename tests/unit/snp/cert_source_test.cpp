@@ -114,7 +114,7 @@ struct KdsStandIn {
 
 }  // namespace
 
-TEST_CASE("KDS stand-in on 127.0.0.1: fetch, cache, retry", "[snp][kds]") {
+TEST_CASE("KDS stand-in on 127.0.0.1: fetch / cache / retry", "[snp][kds]") {
   const auto& chain = snptest::test_chain();
   Bytes chip = snptest::chip_id_of(9);
   snptest::LeafSpec ls;

@@ -17,7 +17,7 @@ const char* kVirteeMeasurement =
     "7a1e5c266c0108dbc9bb94fa926951320940915d0aafb42464bd88b579ea158d3e1a0dc39b2c60bd95b9c480cd81841f";
 }  // namespace
 
-TEST_CASE("example policy files load; the strict one accepts the virtee report", "[snp][policy]") {
+TEST_CASE("example policy files load - the strict one accepts the virtee report", "[snp][policy]") {
   SnpPolicy strict = load_policy_file(std::string(KL_SOURCE_DIR) + "/policies/snp/svsm-vtpm.json");
   CHECK(strict.max_vmpl == 0);
   CHECK_FALSE(strict.allow_debug);
@@ -58,7 +58,7 @@ TEST_CASE("policy file errors name the key", "[snp][policy]") {
   CHECK_THROWS_AS(load_policy_file("/nonexistent/policy.json"), ParseError);
 }
 
-TEST_CASE("allow-lists: measurement, host data, ID key", "[snp][policy]") {
+TEST_CASE("allow-lists: measurement / host data / ID key", "[snp][policy]") {
   SnpReport r = virtee();
   SnpPolicy p = load_policy(json{{"measurements", {std::string("0x") + kVirteeMeasurement}}});
   CHECK(validate_report(r, p).ok());
@@ -108,7 +108,7 @@ TEST_CASE("guest policy and platform rules", "[snp][policy]") {
   CHECK(validate_report(bound, allow).ok());
 }
 
-TEST_CASE("TCB rules: reported vs current, provisional firmware, firmware and SVN minimums", "[snp][policy]") {
+TEST_CASE("TCB rules: reported vs current / provisional firmware / firmware and SVN minimums", "[snp][policy]") {
   SnpReport r = virtee();
   SnpPolicy p;
   SnpReport above = r;

@@ -93,7 +93,7 @@ TEST_CASE("product determination rules", "[snp][parse]") {
   CHECK(determine_product(v2) == Product::unknown);
 }
 
-TEST_CASE("TCB layouts: Milan vs Turin, component-wise comparison", "[snp][tcb]") {
+TEST_CASE("TCB layouts: Milan vs Turin / component-wise comparison", "[snp][tcb]") {
   TcbParts m = decode_tcb(0x7308000000000003ull, Product::milan);
   CHECK((m == TcbParts{3, 0, 8, 115}));
   TcbParts tu = decode_tcb(0x0900000000000001ull | (0x02ull << 8) | (0x03ull << 16) | (0x04ull << 24), Product::turin);
@@ -111,7 +111,7 @@ TEST_CASE("TCB layouts: Milan vs Turin, component-wise comparison", "[snp][tcb]"
   CHECK(tcb_at_least(b, TcbParts{2, 0, 8, 100}));
 }
 
-TEST_CASE("versions 3 and 5 of a synthetic report parse; v5 mitigation vectors", "[snp][parse]") {
+TEST_CASE("versions 3 and 5 of a synthetic report parse - v5 mitigation vectors", "[snp][parse]") {
   snptest::ReportSpec s;
   s.version = 5;
   s.cpuid_fam = 0x1A;

@@ -54,7 +54,7 @@ struct Surrogate {
 
 }  // namespace
 
-TEST_CASE("synthetic surrogate: positive path (verify, EK binding, validate)", "[snp][synthetic]") {
+TEST_CASE("synthetic surrogate: positive path (verify / EK binding / validate)", "[snp][synthetic]") {
   Surrogate s;
   REQUIRE(s.source->ark(Product::milan));
   Bytes raw = s.signed_report(s.spec());
@@ -290,7 +290,7 @@ TEST_CASE("synthetic surrogate: VLEK-signed v3 report", "[snp][synthetic]") {
   SECTION("VLEK not available") { CHECK(s.verify(raw, o).error == SnpError::vek_unavailable); }
 }
 
-TEST_CASE("chain cache: second verification reuses the chain, time still checked", "[snp][synthetic][cache]") {
+TEST_CASE("chain cache: second verification reuses the chain / time still checked", "[snp][synthetic][cache]") {
   Surrogate s;
   Bytes raw = s.signed_report(s.spec());
   ChainCache cache;

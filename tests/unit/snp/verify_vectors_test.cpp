@@ -113,7 +113,7 @@ TEST_CASE("tampered Milan report fails the signature (MANIFEST 2)", "[snp][verif
   CHECK_THAT(v.message(), Catch::StartsWith("ERR_REPORT_SIGNATURE"));
 }
 
-TEST_CASE("debug-policy report: signature valid, policy rejects (MANIFEST 3)", "[snp][verify][vectors]") {
+TEST_CASE("debug-policy report: signature valid / policy rejects (MANIFEST 3)", "[snp][verify][vectors]") {
   AmdStore s;
   Bytes raw = read_testdata("snp/milan-gosevguest/attestation.bin");
   SnpReport r = parse_report(raw);
@@ -144,7 +144,7 @@ TEST_CASE("a VCEK of another chip does not verify the report (MANIFEST 3 cross-c
   CHECK(verify_report_signature(r, raw, X509_get0_pubkey(leaf.get())).error == SnpError::report_signature);
 }
 
-TEST_CASE("AWS v3 VLEK report: valid with a time override, expired without (MANIFEST 5)", "[snp][verify][vectors]") {
+TEST_CASE("AWS v3 VLEK report: valid with a time override / expired without (MANIFEST 5)", "[snp][verify][vectors]") {
   AmdStore s;
   Bytes raw = read_testdata("snp/aws-vlek-milan-v3/report.bin");
   SnpReport r = parse_report(raw);

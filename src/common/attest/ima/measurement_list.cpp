@@ -40,9 +40,33 @@ int hex_value(char c) {
 
 bool is_py_space(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f'; }
 
+// Nibble values, -1 for non-hex: the replay loop decodes two hex fields per line.
+struct HexTable {
+  signed char v[256];
+  constexpr HexTable() : v() {
+    for (int i = 0; i < 256; ++i) v[i] = -1;
+    for (int i = 0; i < 10; ++i) v['0' + i] = static_cast<signed char>(i);
+    for (int i = 0; i < 6; ++i) {
+      v['a' + i] = static_cast<signed char>(10 + i);
+      v['A' + i] = static_cast<signed char>(10 + i);
+    }
+  }
+};
+constexpr HexTable kHex;
+
 // Python bytes.fromhex: pairs of hex digits, ASCII whitespace allowed between pairs.
 bool from_hex_into(std::string_view s, Bytes& out) {
   out.resize(s.size() / 2);
+  if (s.size() % 2 == 0) {  // fast path: no whitespace
+    const auto* p = reinterpret_cast<const unsigned char*>(s.data());
+    bool ok = true;
+    for (std::size_t i = 0; i < out.size(); ++i) {
+      const int hi = kHex.v[p[2 * i]], lo = kHex.v[p[2 * i + 1]];
+      ok &= (hi | lo) >= 0;
+      out[i] = static_cast<std::uint8_t>((hi << 4) | (lo & 0xF));
+    }
+    if (ok) return true;
+  }
   std::size_t n = 0, i = 0;
   while (i < s.size()) {
     if (is_py_space(s[i])) {

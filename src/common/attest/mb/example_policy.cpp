@@ -112,7 +112,8 @@ bool truthy(const json& v) {
 TestPtr example_refstate_to_test(const json& refstate_in) {
   if (!refstate_in.is_object())
     fail("Expected refstate to be a Python dict but instead got this Python value: " + repr(refstate_in));
-  json refstate = refstate_in;
+  const json& refstate = refstate_in;
+  static const json kEmptyList = json::array();
   const bool has_sb = truthy(refstate.value("has_secureboot", json(true)));
   const json kernels = refstate.value("kernels", json(nullptr));
   if (!kernels.is_array()) fail("refstate['kernels'] is " + repr(kernels) + " instead of a list");
@@ -128,28 +129,29 @@ TestPtr example_refstate_to_test(const json& refstate_in) {
   }
   if (!refstate.contains("scrtm_and_bios") || refstate["scrtm_and_bios"].is_null())
     fail("refstate['scrtm_and_bios'] is missing");
-  const json& sab = refstate["scrtm_and_bios"];
+  const json& sab = refstate.at("scrtm_and_bios");
   list_test(sab);
   for (const auto& a : sab) obj_test(a, {{"scrtm", digest_type_test}, {"platform_firmware", digest_list_test}});
 
   std::vector<TestPtr> sab_alts;
   for (const auto& a : sab) {
     std::vector<TestPtr> pf;
-    for (const auto& p : a["platform_firmware"]) pf.push_back(digest(digest_strip0x(p)));
-    sab_alts.push_back(all_of({field("s_crtms", tuple({digest(digest_strip0x(a["scrtm"]))})),
+    for (const auto& p : a.at("platform_firmware")) pf.push_back(digest(digest_strip0x(p)));
+    sab_alts.push_back(all_of({field("s_crtms", tuple({digest(digest_strip0x(a.at("scrtm")))})),
                                field("platform_firmware_blobs", tuple(std::move(pf)))}));
   }
   TestPtr scrtm_and_bios_test = any_of(std::move(sab_alts));
 
   for (const char* req : {"pk", "kek", "db", "dbx", "mokdig", "mokxdig"})
     if (!refstate.contains(req)) fail(std::string("refstate lacks ") + req);
-  if (!refstate.contains("vendor_db")) refstate["vendor_db"] = json::array();
+  // Upstream defaults a missing vendor_db to [] (by writing it into the refstate).
+  const json& vendor_db_ref = refstate.contains("vendor_db") ? refstate["vendor_db"] : kEmptyList;
 
   auto dispatcher = std::make_shared<Dispatcher>(std::vector<std::string>{"PCRIndex", "EventType"});
   auto vd_driver_config = std::make_shared<VariableDispatch>();
   auto vd_authority = std::make_shared<VariableDispatch>();
 
-  auto sha256_of = [](const json& kernel, const char* key) { return digest({{"sha256", strip0x(kernel[key])}}); };
+  auto sha256_of = [](const json& kernel, const char* key) { return digest({{"sha256", strip0x(kernel.at(key))}}); };
   std::vector<TestPtr> kernel_alts;
   for (const auto& k : kernels) {
     TestPtr bsa;
@@ -166,7 +168,7 @@ TestPtr example_refstate_to_test(const json& refstate_in) {
                                   {"ipl9s", tuple({sha256_of(k, "initrd_plain_sha256")})},
                                   {"vmlinuz", tuple({vmlinuz})},
                                   {"kernel_cmdlines",
-                                   tuple({regexp("kernel_cmdline: " + k["kernel_cmdline"].get<std::string>())})}}));
+                                   tuple({regexp("kernel_cmdline: " + k.at("kernel_cmdline").get<std::string>())})}}));
   }
   auto events_final = std::make_shared<DelayToFields>(
       all_of({any_of(std::move(kernel_alts)), scrtm_and_bios_test}),
@@ -187,8 +189,8 @@ TestPtr example_refstate_to_test(const json& refstate_in) {
   vd_driver_config->set(kEfiGlobal, "SecureBoot", secure_boot_test);
 
   auto subset_test = [&](const char* name) {
-    if (!has_sb && !truthy(refstate[name])) return once(accept_all());
-    auto sigs = sigs_strip0x(refstate[name]);
+    if (!has_sb && !truthy(refstate.at(name))) return once(accept_all());
+    auto sigs = sigs_strip0x(refstate.at(name));
     return once(any_of({key_subset(kX509Swapped, sigs), key_subset(kX509, sigs)}));
   };
   TestPtr pk_test = subset_test("pk");
@@ -198,24 +200,24 @@ TestPtr example_refstate_to_test(const json& refstate_in) {
   vd_driver_config->set(kEfiGlobalSwapped, "KEK", kek_test);
   vd_driver_config->set(kEfiGlobal, "KEK", kek_test);
 
-  auto multi_test = [&](const char* name) {
-    if (!has_sb && !truthy(refstate[name])) return once(accept_all());
-    auto sigs = sigs_strip0x(refstate[name]);
+  auto multi_test = [&](const json& list) {
+    if (!has_sb && !truthy(list)) return once(accept_all());
+    auto sigs = sigs_strip0x(list);
     return once(any_of({key_subset_multi({kX509Swapped, kSha256Swapped}, sigs),
                         key_subset_multi({kX509, kSha256}, sigs)}));
   };
-  TestPtr db_test = multi_test("db");
+  TestPtr db_test = multi_test(refstate.at("db"));
   vd_driver_config->set(kImageSecurityDbSwapped, "db", db_test);
   vd_driver_config->set(kImageSecurityDb, "db", db_test);
-  TestPtr vendor_db_test = multi_test("vendor_db");
+  TestPtr vendor_db_test = multi_test(vendor_db_ref);
   vd_driver_config->set(kImageSecurityDbSwapped, "vendor_db", vendor_db_test);
   vd_driver_config->set(kImageSecurityDb, "vendor_db", vendor_db_test);
 
   TestPtr dbx_test;
-  if (!has_sb && !truthy(refstate["dbx"])) {
+  if (!has_sb && !truthy(refstate.at("dbx"))) {
     dbx_test = once(accept_all());
   } else {
-    auto sigs = sigs_strip0x(refstate["dbx"]);
+    auto sigs = sigs_strip0x(refstate.at("dbx"));
     dbx_test = once(any_of({key_superset(kSha256Swapped, sigs), key_superset(kSha256, sigs)}));
   }
   vd_driver_config->set(kImageSecurityDbSwapped, "dbx", dbx_test);
@@ -225,9 +227,9 @@ TestPtr example_refstate_to_test(const json& refstate_in) {
   TestPtr vd_db_test = once(accept_all());
   vd_authority->set(kImageSecurityDbSwapped, "db", vd_db_test);
   vd_authority->set(kImageSecurityDb, "db", vd_db_test);
-  TestPtr vendor_db_authority_test = (!has_sb && !truthy(refstate["vendor_db"]))
+  TestPtr vendor_db_authority_test = (!has_sb && !truthy(vendor_db_ref))
                                          ? once(accept_all())
-                                         : once(iterate(signature_set_member(sigs_strip0x(refstate["vendor_db"]))));
+                                         : once(iterate(signature_set_member(sigs_strip0x(vendor_db_ref))));
   vd_authority->set(kImageSecurityDbSwapped, "vendor_db", vendor_db_authority_test);
   vd_authority->set(kImageSecurityDb, "vendor_db", vendor_db_authority_test);
   TestPtr sbat = once(accept_all());
@@ -251,8 +253,8 @@ TestPtr example_refstate_to_test(const json& refstate_in) {
   dispatcher->set(key(4, "EV_EFI_BOOT_SERVICES_APPLICATION"), events_final->get("bsas"));
   auto ipl_string = [](TestPtr t) { return field("Event", field("String", std::move(t))); };
   dispatcher->set(key(14, "EV_IPL"),
-                  any_of({all_of({ipl_string(string_equal("MokList")), digests(digests_strip0x(refstate["mokdig"]))}),
-                          all_of({ipl_string(string_equal("MokListX")), digests(digests_strip0x(refstate["mokxdig"]))}),
+                  any_of({all_of({ipl_string(string_equal("MokList")), digests(digests_strip0x(refstate.at("mokdig")))}),
+                          all_of({ipl_string(string_equal("MokListX")), digests(digests_strip0x(refstate.at("mokxdig")))}),
                           all_of({ipl_string(string_equal("MokListTrusted")), once(accept_all())})}));
   dispatcher->set(key(9, "EV_IPL"),
                   any_of({ipl_string(regexp(".*/loader/entries.*")), ipl_string(regexp(".*/grub.*")),

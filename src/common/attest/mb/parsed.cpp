@@ -49,9 +49,12 @@ json signature_lists(ByteView d) {
     if (body % sig_size != 0) break;
     json keys = json::array();
     std::size_t sp = pos + 28 + header_size;
+    keys.get_ref<json::array_t&>().reserve(body / sig_size);
     for (std::uint32_t i = 0; i < body / sig_size; ++i, sp += sig_size) {
-      keys.push_back({{"SignatureOwner", guid_to_string(d.subspan(sp, 16))},
-                      {"SignatureData", hex_encode(d.subspan(sp + 16, sig_size - 16))}});
+      json key = json::object();
+      key["SignatureOwner"] = guid_to_string(d.subspan(sp, 16));
+      key["SignatureData"] = hex_encode(d.subspan(sp + 16, sig_size - 16));
+      keys.push_back(std::move(key));
     }
     lists.push_back({{"SignatureType", guid_to_string(d.subspan(pos, 16))},
                      {"SignatureListSize", list_size},
@@ -241,10 +244,18 @@ json blob2(ByteView d) {
 }  // namespace
 
 std::string guid_to_string(ByteView b) {
-  char buf[40];
-  std::snprintf(buf, sizeof buf, "%08x-%04x-%04x-%02x%02x-%02x%02x%02x%02x%02x%02x", le32(b.data()), le16(b.data() + 4),
-                le16(b.data() + 6), b[8], b[9], b[10], b[11], b[12], b[13], b[14], b[15]);
-  return buf;
+  // Data1..3 little-endian, Data4 as bytes. Written by hand: a dbx list formats hundreds of these per quote.
+  static constexpr char kHex[] = "0123456789abcdef";
+  static constexpr int kOrder[16] = {3, 2, 1, 0, 5, 4, 7, 6, 8, 9, 10, 11, 12, 13, 14, 15};
+  std::string out;
+  out.reserve(36);
+  for (int i = 0; i < 16; ++i) {
+    if (i == 4 || i == 6 || i == 8 || i == 10) out += '-';
+    std::uint8_t v = b[static_cast<std::size_t>(kOrder[i])];
+    out += kHex[v >> 4];
+    out += kHex[v & 15];
+  }
+  return out;
 }
 
 json decode_event_data(const LogEvent& e) {

@@ -74,14 +74,25 @@ bool refstate_is_valid(std::string_view text) {
   return !v.is_discarded() && !v.is_null();
 }
 
+Refstate parse_refstate(std::string_view text) {
+  Refstate r;
+  r.text = std::string(text);
+  if (text.empty()) return r;
+  r.value = json::parse(text.begin(), text.end(), nullptr, false);
+  if (r.value.is_discarded()) throw ParseError("measured boot reference state is not valid JSON");
+  return r;
+}
+
 Failure evaluate_boot_log(std::string_view policy_name, std::string_view refstate_text, const json& parsed_log,
                           const std::set<std::uint32_t>& pcrs_in_quote) {
+  if (refstate_text.empty()) return Failure(Component::measured_boot);
+  return evaluate_boot_log(policy_name, parse_refstate(refstate_text), parsed_log, pcrs_in_quote);
+}
+
+Failure evaluate_boot_log(std::string_view policy_name, const Refstate& refstate, const json& parsed_log,
+                          const std::set<std::uint32_t>& pcrs_in_quote) {
   Failure failure(Component::measured_boot);
-  if (refstate_text.empty()) return failure;
-  auto ordered = nlohmann::ordered_json::parse(refstate_text.begin(), refstate_text.end(), nullptr, false);
-  if (ordered.is_discarded()) throw ParseError("measured boot reference state is not valid JSON");
-  json refstate = json::parse(refstate_text.begin(), refstate_text.end());
-  if (!detail::truthy(refstate)) return failure;
+  if (refstate.text.empty() || !detail::truthy(refstate.value)) return failure;
 
   const BootPolicy* policy = find_policy(policy_name);
   if (!policy) policy = find_policy("reject-all");  // upstream: unknown name -> reject-all, with a warning
@@ -95,12 +106,14 @@ Failure evaluate_boot_log(std::string_view policy_name, std::string_view refstat
     failure.add_event("missing_pcrs", json{{"context", "PCRs are missing in quote"}, {"data", missing}}, true);
   } else {
     try {
-      reason = policy->evaluate(refstate, parsed_log);
+      reason = policy->evaluate(refstate.value, parsed_log);
     } catch (const std::exception& e) {
       reason = std::string("policy evaluation failed: ") + e.what();
     }
   }
   if (!reason.empty()) {
+    // Only a failure needs the refstate in the order the user wrote it (Python's str() keeps that order).
+    auto ordered = nlohmann::ordered_json::parse(refstate.text);
     // The example policy fills in a missing vendor_db before upstream prints the refstate.
     static constexpr const char* kRequired[] = {"pk", "kek", "db", "dbx", "mokdig", "mokxdig"};
     if (name == "example" && ordered.is_object() && !ordered.contains("vendor_db") &&

@@ -55,6 +55,16 @@ bool refstate_is_valid(std::string_view refstate_text);
 Failure evaluate_boot_log(std::string_view policy_name, std::string_view refstate_text,
                           const nlohmann::json& parsed_log, const std::set<std::uint32_t>& pcrs_in_quote);
 
+// A reference state parsed once (at upload or first use) and evaluated against every quote.
+struct Refstate {
+  nlohmann::json value;
+  std::string text;  // as stored: reproduced (Python str()) in failure contexts
+};
+// Throws kl::ParseError if the text is not JSON. "" gives a null value (no refstate).
+Refstate parse_refstate(std::string_view refstate_text);
+Failure evaluate_boot_log(std::string_view policy_name, const Refstate& refstate, const nlohmann::json& parsed_log,
+                          const std::set<std::uint32_t>& pcrs_in_quote);
+
 // Python's str() of JSON data ({'a': [1, True, None]}), as Keylime puts the refstate into event contexts.
 std::string python_repr(const nlohmann::json& value);
 

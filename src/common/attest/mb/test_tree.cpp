@@ -1,6 +1,8 @@
 #include "common/attest/mb/test_tree.hpp"
 
 #include <algorithm>
+#include <set>
+#include <string_view>
 #include <stdexcept>
 
 #include "common/attest/crypto/digest.hpp"
@@ -117,11 +119,15 @@ class StringEqual : public Test {
   std::string why_not(Globals&, const json& s) override {
     if (!s.is_string()) return "is not a str";
     if (s.get_ref<const std::string&>() == expected_) return "";
-    return "is not " + repr_str(expected_);
+    // Or() collects the reasons of every failed alternative (a certificate compared with each db entry), so
+    // the quoted text is built once per test rather than once per comparison.
+    if (reason_.empty()) reason_ = "is not " + repr_str(expected_);
+    return reason_;
   }
 
  private:
   std::string expected_;
+  std::string reason_;
 };
 
 class RegExp : public Test {
@@ -219,38 +225,39 @@ class Once : public Test {
   bool executed_ = false;
 };
 
-// tests.SupersetOfDicts over (SignatureOwner, SignatureData).
+// tests.SupersetOfDicts over (SignatureOwner, SignatureData). dbx lists run to hundreds of entries on both
+// sides, so membership goes through ordered sets rather than pairwise comparison.
 class SignatureSuperset : public Test {
  public:
   explicit SignatureSuperset(const std::vector<Signature>& reqs) {
     for (const auto& r : reqs)
-      if (std::find_if(reqs_.begin(), reqs_.end(), [&](const Signature& x) { return x.owner == r.owner && x.data == r.data; }) ==
-          reqs_.end())
-        reqs_.push_back(r);
+      if (seen_.insert({r.owner, r.data}).second) reqs_.push_back(r);  // keep first-seen order for the message
   }
   std::string why_not(Globals&, const json& s) override {
     if (!s.is_array()) return "is not a list";
-    std::vector<Signature> actual;
+    std::set<std::pair<std::string_view, std::string_view>> actual;
+    std::vector<std::string> owned;  // non-string members, dumped
+    owned.reserve(s.size() * 2);
     for (const auto& e : s) {
       if (!e.is_object()) return "member " + repr(e) + " is not a dict";
       if (e.size() != 2 || !e.contains("SignatureOwner") || !e.contains("SignatureData"))
         return "member " + repr(e) + " does not have the right set of field names ('SignatureOwner', 'SignatureData')";
       const auto& o = e["SignatureOwner"];
       const auto& d = e["SignatureData"];
-      actual.push_back({o.is_string() ? o.get<std::string>() : o.dump(), d.is_string() ? d.get<std::string>() : d.dump()});
+      if (!o.is_string() || !d.is_string()) continue;  // cannot equal a string requirement
+      actual.insert({o.get_ref<const std::string&>(), d.get_ref<const std::string&>()});
     }
     std::string missing;
-    for (const auto& r : reqs_) {
-      bool found = std::any_of(actual.begin(), actual.end(),
-                               [&](const Signature& a) { return a.owner == r.owner && a.data == r.data; });
-      if (!found) missing += (missing.empty() ? "" : ", ") + std::string("(") + repr_str(r.owner) + ", " + repr_str(r.data) + ")";
-    }
+    for (const auto& r : reqs_)
+      if (!actual.count({r.owner, r.data}))
+        missing += (missing.empty() ? "" : ", ") + std::string("(") + repr_str(r.owner) + ", " + repr_str(r.data) + ")";
     if (missing.empty()) return "";
     return "lacks ('SignatureOwner', 'SignatureData') combinations {" + missing + "}";
   }
 
  private:
   std::vector<Signature> reqs_;
+  std::set<std::pair<std::string, std::string>> seen_;
 };
 
 class DelayedField : public Test {
@@ -409,7 +416,8 @@ std::string DelayToFields::why_not(Globals& g, const json&) {
   json delayed = json::object();
   for (const auto& n : field_names_) {
     auto it = g.find(n);
-    delayed[n] = it == g.end() ? json(nullptr) : it->second;
+    // The pass is over: the collected events move into the record instead of being copied.
+    delayed[n] = it == g.end() ? json(nullptr) : std::move(it->second);
   }
   return fields_test_->why_not(g, delayed);
 }

@@ -4,6 +4,8 @@
 #include <cstring>
 #include <stdexcept>
 
+#include "common/attest/parse_error.hpp"
+
 namespace kl::policy {
 
 namespace {
@@ -16,73 +18,141 @@ bool lower_hex(std::string_view s) {
 int nib(char c) { return c <= '9' ? c - '0' : c - 'a' + 10; }
 }  // namespace
 
-DigestTable::DigestTable(const DigestMap& map) {
-  // One arena sized up front so the string_view keys into it stay valid.
-  std::size_t arena = 0, nvalues = 0;
-  for (const auto& [path, list] : map) {
-    arena += path.size();
-    for (const auto& v : list) arena += lower_hex(v) ? v.size() / 2 : v.size();
-    nvalues += list.size();
+namespace {
+std::uint64_t hash_path(std::string_view s) { return std::hash<std::string_view>{}(s); }
+
+template <class T>
+T load(const char* p) {
+  T v;
+  std::memcpy(&v, p, sizeof v);
+  return v;
+}
+template <class T>
+void store(std::vector<char>& out, T v) {
+  const auto at = out.size();
+  out.resize(at + sizeof v);
+  std::memcpy(out.data() + at, &v, sizeof v);
+}
+
+std::string_view sv(const std::string& s) { return s; }
+std::string_view sv(const nlohmann::json& j) { return j.get_ref<const std::string&>(); }
+
+// (path, list) views over a DigestMap and over a JSON object, for one table builder.
+struct MapView {
+  const DigestMap& m;
+  std::size_t size() const { return m.size(); }
+  template <class F>
+  void each(F&& f) const {
+    for (const auto& [k, v] : m) f(std::string_view(k), v);
   }
-  if (arena > 0xFFFFFFFFu || nvalues > 0xFFFFFFFFu) throw std::length_error("runtime policy too large");
-  arena_.reserve(arena);
-  values_.reserve(nvalues);
-  index_.reserve(map.size());
-  for (const auto& [path, list] : map) {
-    const auto key_off = arena_.size();
-    arena_.insert(arena_.end(), path.begin(), path.end());
-    const auto first = static_cast<std::uint32_t>(values_.size());
-    for (const auto& v : list) {
-      Value val{static_cast<std::uint32_t>(arena_.size()), 0, false};
-      if (lower_hex(v) && v.size() / 2 <= 0xFFFF) {
-        for (std::size_t i = 0; i < v.size(); i += 2) arena_.push_back(static_cast<char>(nib(v[i]) * 16 + nib(v[i + 1])));
-        val.length = static_cast<std::uint16_t>(v.size() / 2);
-        val.raw = true;
-      } else {
-        const auto len = std::min<std::size_t>(v.size(), 0xFFFF);
-        arena_.insert(arena_.end(), v.begin(), v.begin() + static_cast<std::ptrdiff_t>(len));
-        val.length = static_cast<std::uint16_t>(len);
-      }
-      values_.push_back(val);
+};
+struct JsonView {
+  const nlohmann::json& j;
+  std::size_t size() const { return j.size(); }
+  template <class F>
+  void each(F&& f) const {
+    for (auto it = j.begin(); it != j.end(); ++it) f(std::string_view(it.key()), it.value());
+  }
+};
+}  // namespace
+
+DigestTable::DigestTable(const DigestMap& map) { build(MapView{map}); }
+
+DigestTable DigestTable::from_json(const nlohmann::json& object, const char* what) {
+  if (!object.is_object()) throw ParseError(std::string("runtime policy: '") + what + "' must be an object");
+  for (const auto& [k, v] : object.items()) {
+    if (!v.is_array()) throw ParseError(std::string("runtime policy: '") + what + "' values must be lists");
+    for (const auto& h : v)
+      if (!h.is_string()) throw ParseError(std::string("runtime policy: '") + what + "' values must be strings");
+  }
+  DigestTable t;
+  t.build(JsonView{object});
+  return t;
+}
+
+template <class Object>
+void DigestTable::build(const Object& map) {
+  std::size_t arena = 0;
+  map.each([&](std::string_view path, const auto& list) {
+    arena += 8 + path.size();
+    for (const auto& item : list) {
+      const std::string_view v = sv(item);
+      arena += 3 + (lower_hex(v) ? v.size() / 2 : std::min<std::size_t>(v.size(), 0xFFFF));
     }
-    index_.emplace(std::string_view(arena_.data() + key_off, path.size()),
-                   std::make_pair(first, static_cast<std::uint32_t>(list.size())));
-  }
+  });
+  if (arena >= Slot::kEmpty) throw std::length_error("runtime policy too large");
+  arena_.reserve(arena);
+  std::size_t cap = 16;
+  while (cap < map.size() * 2) cap *= 2;
+  slots_.assign(cap, Slot{});
+  map.each([&](std::string_view path, const auto& list) {
+    const auto off = static_cast<std::uint32_t>(arena_.size());
+    store<std::uint32_t>(arena_, static_cast<std::uint32_t>(path.size()));
+    store<std::uint32_t>(arena_, static_cast<std::uint32_t>(list.size()));
+    arena_.insert(arena_.end(), path.begin(), path.end());
+    for (const auto& item : list) {
+      const std::string_view v = sv(item);
+      const bool raw = lower_hex(v) && v.size() / 2 <= 0xFFFF;
+      const auto len = static_cast<std::uint16_t>(raw ? v.size() / 2 : std::min<std::size_t>(v.size(), 0xFFFF));
+      arena_.push_back(raw ? 1 : 0);
+      store<std::uint16_t>(arena_, len);
+      const std::size_t at = arena_.size();
+      arena_.resize(at + len);
+      if (raw) {
+        for (std::size_t i = 0; i < len; ++i) arena_[at + i] = static_cast<char>(nib(v[2 * i]) * 16 + nib(v[2 * i + 1]));
+      } else {
+        std::memcpy(arena_.data() + at, v.data(), len);
+      }
+    }
+    const std::uint64_t h = hash_path(path);
+    std::size_t i = h & (cap - 1);
+    while (slots_[i].offset != Slot::kEmpty) i = (i + 1) & (cap - 1);
+    slots_[i] = Slot{h, off};
+    ++size_;
+  });
 }
 
 std::optional<DigestTable::Hit> DigestTable::find(std::string_view path) const {
-  auto it = index_.find(path);
-  if (it == index_.end()) return std::nullopt;
-  return Hit{this, it->second.first, it->second.second};
+  if (slots_.empty()) return std::nullopt;
+  const std::uint64_t h = hash_path(path);
+  const std::size_t mask = slots_.size() - 1;
+  for (std::size_t i = h & mask;; i = (i + 1) & mask) {
+    const Slot& s = slots_[i];
+    if (s.offset == Slot::kEmpty) return std::nullopt;
+    if (s.hash != h) continue;
+    const char* rec = arena_.data() + s.offset;
+    if (load<std::uint32_t>(rec) == path.size() && std::memcmp(rec + 8, path.data(), path.size()) == 0)
+      return Hit{rec};
+  }
 }
 
 bool DigestTable::Hit::contains(ByteView digest) const {
-  for (std::uint32_t i = first; i < first + count; ++i) {
-    const auto& v = table->values_[i];
-    if (v.raw && v.length == digest.size() &&
-        std::memcmp(table->arena_.data() + v.offset, digest.data(), digest.size()) == 0)
-      return true;
+  const std::uint32_t path_len = load<std::uint32_t>(record), count = load<std::uint32_t>(record + 4);
+  const char* p = record + 8 + path_len;
+  for (std::uint32_t i = 0; i < count; ++i) {
+    const bool raw = p[0] != 0;
+    const std::uint16_t len = load<std::uint16_t>(p + 1);
+    if (raw && len == digest.size() && std::memcmp(p + 3, digest.data(), len) == 0) return true;
+    p += 3 + len;
   }
   return false;
 }
 
 std::vector<std::string> DigestTable::Hit::as_strings() const {
   std::vector<std::string> out;
-  for (std::uint32_t i = first; i < first + count; ++i) {
-    const auto& v = table->values_[i];
-    const char* p = table->arena_.data() + v.offset;
-    if (v.raw) out.push_back(hex_encode(ByteView(reinterpret_cast<const std::uint8_t*>(p), v.length)));
-    else out.emplace_back(p, v.length);
+  const std::uint32_t path_len = load<std::uint32_t>(record), count = load<std::uint32_t>(record + 4);
+  const char* p = record + 8 + path_len;
+  for (std::uint32_t i = 0; i < count; ++i) {
+    const bool raw = p[0] != 0;
+    const std::uint16_t len = load<std::uint16_t>(p + 1);
+    if (raw) out.push_back(hex_encode(ByteView(reinterpret_cast<const std::uint8_t*>(p + 3), len)));
+    else out.emplace_back(p + 3, len);
+    p += 3 + len;
   }
   return out;
 }
 
-std::size_t DigestTable::memory_bytes() const {
-  // node: key + value + next pointer + cached hash, plus the bucket array
-  const std::size_t node = sizeof(std::string_view) + sizeof(std::pair<std::uint32_t, std::uint32_t>) + 2 * sizeof(void*);
-  return arena_.capacity() + values_.capacity() * sizeof(Value) + index_.size() * node +
-         index_.bucket_count() * sizeof(void*);
-}
+std::size_t DigestTable::memory_bytes() const { return arena_.capacity() + slots_.capacity() * sizeof(Slot); }
 
 std::shared_ptr<const CompiledPolicy> CompiledPolicy::compile(const RuntimePolicy& p) {
   std::shared_ptr<CompiledPolicy> c(new CompiledPolicy());
@@ -101,7 +171,22 @@ std::shared_ptr<const CompiledPolicy> CompiledPolicy::compile(const RuntimePolic
 }
 
 std::shared_ptr<const CompiledPolicy> CompiledPolicy::compile(const nlohmann::json& policy) {
-  return compile(runtime_policy_from_json(policy));
+  if (!policy.is_object()) throw ParseError("runtime policy: not a JSON object");
+  // Everything but the three big maps goes through the model; the maps go straight into tables.
+  nlohmann::json light = nlohmann::json::object();
+  for (auto it = policy.begin(); it != policy.end(); ++it)
+    if (it.key() != "digests" && it.key() != "keyrings" && it.key() != "ima-buf") light[it.key()] = it.value();
+  RuntimePolicy p = runtime_policy_from_json(light);
+  auto table = [&](const char* key) {
+    return policy.contains(key) ? DigestTable::from_json(policy[key], key) : DigestTable();
+  };
+  DigestTable digests = table("digests"), keyrings = table("keyrings"), ima_buf = table("ima-buf");
+  auto c = compile(p);  // validates excludes etc. with empty maps
+  auto m = std::const_pointer_cast<CompiledPolicy>(c);
+  m->digests_ = std::move(digests);
+  m->keyrings_ = std::move(keyrings);
+  m->ima_buf_ = std::move(ima_buf);
+  return c;
 }
 
 bool CompiledPolicy::keyring_ignored(std::string_view name) const {

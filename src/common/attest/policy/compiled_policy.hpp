@@ -24,36 +24,40 @@ namespace kl::policy {
 // path -> list of accepted digests. Lowercase-hex values are stored as raw bytes and compared
 // as bytes; any other string (uppercase, "sha256:..." prefixes) can never equal a digest's hex,
 // exactly as upstream's string comparison, and is kept only for the failure context.
+// Layout for lookups over 100k paths: an open-addressing index of (hash, offset) slots and one arena
+// where each path is followed by its digests, so a lookup touches about two cache lines.
 class DigestTable {
  public:
   DigestTable() = default;
   explicit DigestTable(const DigestMap& map);
-  // Keys are views into the arena: moving keeps the arena's buffer, copying would not.
+  // From a JSON object {"<path>": ["<hex>", ...]} without building a DigestMap first (policy load
+  // time for 100k entries). Throws kl::ParseError for wrong JSON types.
+  static DigestTable from_json(const nlohmann::json& object, const char* what);
   DigestTable(DigestTable&&) = default;
   DigestTable& operator=(DigestTable&&) = default;
   DigestTable(const DigestTable&) = delete;
   DigestTable& operator=(const DigestTable&) = delete;
 
   struct Hit {
-    const DigestTable* table;
-    std::uint32_t first, count;
+    const char* record = nullptr;  // into the table's arena: valid while the table lives
     bool contains(ByteView digest) const;
     std::vector<std::string> as_strings() const;  // the policy's values, as written
   };
   std::optional<Hit> find(std::string_view path) const;
-  std::size_t size() const { return index_.size(); }
+  std::size_t size() const { return size_; }
   std::size_t memory_bytes() const;
 
  private:
-  struct Value {
-    std::uint32_t offset;
-    std::uint16_t length;
-    bool raw;  // bytes (from lowercase hex) or text as written
+  struct Slot {
+    std::uint64_t hash = 0;
+    std::uint32_t offset = kEmpty;  // record offset in arena_
+    static constexpr std::uint32_t kEmpty = 0xFFFFFFFFu;
   };
-  std::vector<char> arena_;  // a vector (not a string): no small-buffer copy on move
-  std::vector<Value> values_;
-  std::unordered_map<std::string_view, std::pair<std::uint32_t, std::uint32_t>> index_;
-  friend struct Hit;
+  template <class Object>
+  void build(const Object& entries);
+  std::vector<char> arena_;  // records: u32 path_len, u32 count, path, then per value u8 raw, u16 len, bytes
+  std::vector<Slot> slots_;  // power-of-two size, linear probing
+  std::size_t size_ = 0;
 };
 
 class CompiledPolicy {

@@ -1,0 +1,63 @@
+#include "verifier/state_writer.hpp"
+
+#include <vector>
+
+namespace kl::verifier {
+
+StateWriter::StateWriter(storage::VerifierStore& store, std::shared_ptr<spdlog::logger> log,
+                         std::chrono::milliseconds period)
+    : store_(store), log_(std::move(log)), period_(period), thread_([this] { run(); }) {}
+
+StateWriter::~StateWriter() {
+  {
+    std::lock_guard lk(mu_);
+    stop_ = true;
+  }
+  cv_.notify_all();
+  thread_.join();
+  flush();
+}
+
+void StateWriter::enqueue(const storage::VerifierAgent& row) {
+  std::lock_guard lk(mu_);
+  pending_[row.agent_id] = row;
+}
+
+void StateWriter::forget(const std::string& agent_id) {
+  std::lock_guard lk(mu_);
+  pending_.erase(agent_id);
+}
+
+void StateWriter::write_batch(std::unique_lock<std::mutex>& lk) {
+  // Called with mu_ held; takes the queue, writes without holding mu_ so the poller never waits on SQLite.
+  if (pending_.empty()) return;
+  std::vector<storage::VerifierAgent> rows;
+  rows.reserve(pending_.size());
+  for (auto& [id, row] : pending_) rows.push_back(std::move(row));
+  pending_.clear();
+  std::lock_guard wl(write_mu_);
+  lk.unlock();
+  try {
+    store_.update_agents(rows);   // rows of deleted agents update nothing
+  } catch (const std::exception& e) {
+    log_->error("Cannot store the state of {} agent(s): {}", rows.size(), e.what());
+  }
+  lk.lock();
+}
+
+void StateWriter::flush() {
+  std::unique_lock lk(mu_);
+  write_batch(lk);
+  lk.unlock();
+  std::lock_guard wl(write_mu_);   // wait for a batch the writer thread may be committing right now
+}
+
+void StateWriter::run() {
+  std::unique_lock lk(mu_);
+  while (!stop_) {
+    cv_.wait_for(lk, period_, [this] { return stop_; });
+    write_batch(lk);
+  }
+}
+
+}  // namespace kl::verifier
