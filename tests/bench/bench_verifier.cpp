@@ -75,7 +75,8 @@ int main(int argc, char** argv) {
   kl::testing::TempDir dir;
   std::map<std::string, std::string> env{{"KEYLIME_DIR", dir.path().string()}};
   std::ostringstream ini;
-  ini << "[verifier]\nquote_interval = " << interval << "\nrequest_timeout = 30\nmax_retries = 5\n";
+  ini << "[verifier]\nquote_interval = " << interval << "\nrequest_timeout = 30\nmax_retries = 5\n"
+      << "enable_agent_mtls = " << (mtls ? "True" : "False") << "\n";
   const auto settings = kl::verifier::load_settings(kl::config::Config::from_string("verifier", ini.str(), env), env);
   kl::tls::TlsDirRequest t;
   t.dir = settings.tls_dir;
@@ -164,6 +165,7 @@ int main(int argc, char** argv) {
     if (service.handle(r).status == 200) ++added;
   }
   const double add_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - add_start).count();
+  if (added != lines.size()) std::cerr << (lines.size() - added) << " agents could not be added\n";
   std::cerr << "added " << added << " agents in " << add_s << " s; warming up " << warmup << " s\n";
 
   std::this_thread::sleep_for(std::chrono::duration<double>(warmup));

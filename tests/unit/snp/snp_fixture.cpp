@@ -111,11 +111,40 @@ Bytes der_ia5(const std::string& s) {
   return b;
 }
 
-TestChain build_chain() {
+// RSA-4096 generation takes seconds and ctest runs each test case in its own process: keep the generated test keys
+// under the build directory and reuse them (written via rename, so parallel runs never read half a file).
+ossl::Pkey cached_rsa4096(const std::string& name) {
+  fs::path dir = fs::path(KL_BINARY_DIR) / "snp-test-keys";
+  fs::path file = dir / (name + ".pem");
+  if (std::ifstream in{file, std::ios::binary}) {
+    std::string pem((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    ossl::Bio bio(BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())));
+    ossl::Pkey k(PEM_read_bio_PrivateKey(bio.get(), nullptr, nullptr, nullptr));
+    if (k && EVP_PKEY_get_bits(k.get()) == 4096) return k;
+  }
+  ossl::Pkey k = gen_rsa(4096);
+  ossl::Bio bio(BIO_new(BIO_s_mem()));
+  PEM_write_bio_PrivateKey(bio.get(), k.get(), nullptr, nullptr, 0, nullptr, nullptr);
+  char* data = nullptr;
+  long n = BIO_get_mem_data(bio.get(), &data);
+  std::error_code ec;
+  fs::create_directories(dir, ec);
+  fs::path tmp = file;
+  tmp += ".tmp" + std::to_string(std::random_device{}());
+  {
+    std::ofstream out(tmp, std::ios::binary);
+    out.write(data, n);
+  }
+  fs::rename(tmp, file, ec);
+  if (ec) fs::remove(tmp, ec);
+  return k;
+}
+
+TestChain build_chain(const std::string& prefix) {
   TestChain t;
-  t.ark_key = gen_rsa(4096);
-  t.ask_key = gen_rsa(4096);
-  t.asvk_key = gen_rsa(4096);
+  t.ark_key = cached_rsa4096(prefix + "ark");
+  t.ask_key = cached_rsa4096(prefix + "ask");
+  t.asvk_key = cached_rsa4096(prefix + "asvk");
   t.ark = new_cert("ARK-Milan", nullptr, t.ark_key.get(), 1, -400, 9000);
   sign_pss(t.ark.get(), t.ark_key.get());
   t.ask = new_cert("SEV-Milan", t.ark.get(), t.ask_key.get(), 2, -400, 9000);
@@ -129,12 +158,12 @@ TestChain build_chain() {
 }  // namespace
 
 const TestChain& test_chain() {
-  static const TestChain chain = build_chain();
+  static const TestChain chain = build_chain("test-");
   return chain;
 }
 
 const TestChain& rogue_chain() {
-  static const TestChain chain = build_chain();
+  static const TestChain chain = build_chain("rogue-");
   return chain;
 }
 

@@ -26,6 +26,9 @@ struct AsyncTarget {
 struct AsyncClientOptions {
   std::string client_cert_file, client_key_file, client_key_password;
   std::vector<std::string> ca_files;
+  // Idle keep-alive connections kept in the pool; beyond it a connection is closed after its response.
+  // Memory: an idle plain connection costs ~1 KB; an idle TLS one ~70-85 KB, almost all of it asio's ssl::stream
+  // (two 17 KB engine buffers + a 2 x 17 KB BIO pair, fixed per stream), so with agent mTLS this bounds RSS.
   std::size_t max_idle_connections = 20000;
 };
 

@@ -2,6 +2,7 @@
 // Boost stays out of this header: everything outside loop/ and http/async_client.cpp sees only std types.
 #pragma once
 #include <chrono>
+#include <cstddef>
 #include <functional>
 #include <memory>
 
