@@ -28,35 +28,33 @@ void StateWriter::forget(const std::string& agent_id) {
   pending_.erase(agent_id);
 }
 
-void StateWriter::write_batch(std::unique_lock<std::mutex>& lk) {
-  // Called with mu_ held; takes the queue, writes without holding mu_ so the poller never waits on SQLite.
-  if (pending_.empty()) return;
-  std::vector<storage::VerifierAgent> rows;
-  rows.reserve(pending_.size());
-  for (auto& [id, row] : pending_) rows.push_back(std::move(row));
-  pending_.clear();
+void StateWriter::write_pending() {
   std::lock_guard wl(write_mu_);
-  lk.unlock();
+  std::vector<storage::VerifierAgent> rows;
+  {
+    std::lock_guard lk(mu_);
+    rows.reserve(pending_.size());
+    for (auto& [id, row] : pending_) rows.push_back(std::move(row));
+    pending_.clear();
+  }
+  if (rows.empty()) return;
   try {
     store_.update_agents(rows);   // rows of deleted agents update nothing
   } catch (const std::exception& e) {
     log_->error("Cannot store the state of {} agent(s): {}", rows.size(), e.what());
   }
-  lk.lock();
 }
 
-void StateWriter::flush() {
-  std::unique_lock lk(mu_);
-  write_batch(lk);
-  lk.unlock();
-  std::lock_guard wl(write_mu_);   // wait for a batch the writer thread may be committing right now
-}
+void StateWriter::flush() { write_pending(); }
 
 void StateWriter::run() {
-  std::unique_lock lk(mu_);
-  while (!stop_) {
-    cv_.wait_for(lk, period_, [this] { return stop_; });
-    write_batch(lk);
+  for (;;) {
+    {
+      std::unique_lock lk(mu_);
+      cv_.wait_for(lk, period_, [this] { return stop_; });
+      if (stop_) return;
+    }
+    write_pending();
   }
 }
 

@@ -32,7 +32,7 @@ class StateWriter {
 
  private:
   void run();
-  void write_batch(std::unique_lock<std::mutex>& lk);
+  void write_pending();
 
   storage::VerifierStore& store_;
   std::shared_ptr<spdlog::logger> log_;
@@ -40,7 +40,9 @@ class StateWriter {
   std::mutex mu_;
   std::condition_variable cv_;
   std::unordered_map<std::string, storage::VerifierAgent> pending_;
-  std::mutex write_mu_;   // one batch at a time (flush() from another thread vs the writer thread)
+  // One batch at a time, taken and written under this lock so batches commit in the order they were taken.
+  // Lock order: write_mu_ before mu_.
+  std::mutex write_mu_;
   bool stop_ = false;
   std::thread thread_;
 };
