@@ -6,9 +6,9 @@
 #include "common/attest/parse_error.hpp"
 #include "common/service/http/json_response.hpp"
 #include "registrar/activation.hpp"
-#include "registrar/agent_id.hpp"
+#include "common/service/api/agent_id.hpp"
 #include "registrar/registration.hpp"
-#include "registrar/strict_json.hpp"
+#include "common/service/api/strict_json.hpp"
 
 namespace kl::registrar {
 

@@ -3,7 +3,7 @@
 #include <chrono>
 
 #include "common/service/http/json_response.hpp"
-#include "registrar/agent_id.hpp"
+#include "common/service/api/agent_id.hpp"
 #include "registrar/routes.hpp"
 
 namespace kl::registrar {

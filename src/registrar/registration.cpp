@@ -7,7 +7,7 @@
 #include "common/attest/tpm/certify_binding.hpp"
 #include "common/attest/tpm/make_credential.hpp"
 #include "common/attest/tpm/public_area.hpp"
-#include "registrar/agent_id.hpp"
+#include "common/service/api/agent_id.hpp"
 
 namespace kl::registrar {
 
@@ -369,7 +369,7 @@ CheckResult validate_registration(const ParsedRegistration& req, const storage::
                                   const RegistrationPolicy& policy) {
   using A = storage::RegistrarAgent;
   CheckResult r;
-  if (!valid_agent_id(req.agent_id)) fail(r, "agent_id must be 1-80 characters of [A-Za-z0-9_.-] without '..'");
+  if (!api::valid_agent_id(req.agent_id)) fail(r, "agent_id must be 1-80 characters of [A-Za-z0-9_.-] without '..'");
 
   auto has = [&](const Field<Bytes>& f, std::optional<std::string> A::*col) {
     return effective(f, existing, col).has_value();

@@ -7,23 +7,20 @@
 
 #include <spdlog/spdlog.h>
 
+#include "common/service/api/agent_id.hpp"
+#include "common/service/api/agent_locks.hpp"
+#include "common/service/api/strict_json.hpp"
+
 #include "common/attest/ek/trust_store.hpp"
 #include "common/service/storage/registrar_store.hpp"
 #include "registrar/registrar_config.hpp"
 
 namespace kl::registrar {
 
-// Serialises check-validate-commit per agent id (as upstream's per-agent locks) without one global lock:
-// ids hash onto a fixed set of mutexes, so memory stays bounded however many agents register.
-class AgentLocks {
- public:
-  std::mutex& for_agent(const std::string& agent_id) {
-    return locks_[std::hash<std::string>{}(agent_id) % locks_.size()];
-  }
-
- private:
-  std::array<std::mutex, 64> locks_;
-};
+using api::AgentLocks;
+using api::parse_json_strict;
+using api::printable_for_log;
+using api::valid_agent_id;
 
 struct ServiceContext {
   const RegistrarSettings& settings;

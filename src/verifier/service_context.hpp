@@ -4,6 +4,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include "common/service/api/agent_locks.hpp"
+
 #include "common/service/storage/verifier_store.hpp"
 #include <array>
 #include <functional>
@@ -14,16 +16,7 @@
 
 namespace kl::verifier {
 
-// Serialises check-then-write per agent id on a fixed set of mutexes (as the registrar's AgentLocks).
-class AgentLocks {
- public:
-  std::mutex& for_agent(const std::string& agent_id) {
-    return locks_[std::hash<std::string>{}(agent_id) % locks_.size()];
-  }
-
- private:
-  std::array<std::mutex, 64> locks_;
-};
+using api::AgentLocks;
 
 struct ServiceContext {
   const VerifierSettings& settings;

@@ -3,14 +3,14 @@
 #include <string>
 #include <vector>
 
+#include "common/service/api/api_versions.hpp"
 #include "common/service/http/message.hpp"
 #include "verifier/service_context.hpp"
 
 namespace kl::verifier {
 
-// Upstream HEAD's lists; current = "2.6". (Same as the registrar's: registrar/version_handler.hpp.)
-const std::vector<std::string>& supported_api_versions();
-const std::string& current_api_version();
+using api::current_api_version;
+using api::supported_api_versions;
 
 http::Response handle_version(ServiceContext&, const http::Request&, const RouteParams&);
 http::Response handle_root_redirect(ServiceContext&, const http::Request&, const RouteParams&);   // 307 -> /v3.0/

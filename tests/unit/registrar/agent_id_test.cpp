@@ -2,9 +2,9 @@
 
 #include <string>
 
-#include "registrar/agent_id.hpp"
+#include "common/service/api/agent_id.hpp"
 
-using kl::registrar::valid_agent_id;
+using kl::api::valid_agent_id;
 
 TEST_CASE("agent ids accepted as upstream's valid_agent_id") {
   CHECK(valid_agent_id("d432fbb3-d2f1-4a97-9ef7-75bd81c00000"));
@@ -29,7 +29,7 @@ TEST_CASE("agent ids rejected: path separators, dot-dot, control characters, NUL
 }
 
 TEST_CASE("log text escapes control characters and is bounded") {
-  using kl::registrar::printable_for_log;
+  using kl::api::printable_for_log;
   CHECK(printable_for_log("abc-1") == "abc-1");
   CHECK(printable_for_log("a\nb\\") == "a\\x0ab\\x5c");
   CHECK(printable_for_log(std::string("x\0y", 3)) == "x\\x00y");

@@ -1,9 +1,9 @@
 #include <catch2/catch.hpp>
 
 #include "common/attest/parse_error.hpp"
-#include "registrar/strict_json.hpp"
+#include "common/service/api/strict_json.hpp"
 
-using kl::registrar::parse_json_strict;
+using kl::api::parse_json_strict;
 
 TEST_CASE("strict JSON parses ordinary documents") {
   auto j = parse_json_strict(R"({"aik_tpm":"AAA=","port":9002,"nested":{"a":1,"b":[{"a":2},{"a":3}]}})");

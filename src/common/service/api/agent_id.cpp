@@ -1,6 +1,6 @@
-#include "registrar/agent_id.hpp"
+#include "common/service/api/agent_id.hpp"
 
-namespace kl::registrar {
+namespace kl::api {
 
 bool valid_agent_id(std::string_view id) {
   if (id.empty() || id.size() > 80) return false;
@@ -12,9 +12,9 @@ bool valid_agent_id(std::string_view id) {
   return id != "." && id.find("..") == std::string_view::npos;
 }
 
-}  // namespace kl::registrar
+}  // namespace kl::api
 
-namespace kl::registrar {
+namespace kl::api {
 
 std::string printable_for_log(std::string_view text, std::size_t max) {
   static const char* hex = "0123456789abcdef";
@@ -32,4 +32,4 @@ std::string printable_for_log(std::string_view text, std::size_t max) {
   return out;
 }
 
-}  // namespace kl::registrar
+}  // namespace kl::api

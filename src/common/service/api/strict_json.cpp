@@ -1,4 +1,4 @@
-#include "registrar/strict_json.hpp"
+#include "common/service/api/strict_json.hpp"
 
 #include <set>
 #include <string>
@@ -6,7 +6,7 @@
 
 #include "common/attest/parse_error.hpp"
 
-namespace kl::registrar {
+namespace kl::api {
 
 namespace {
 struct DuplicateKey {
@@ -41,4 +41,4 @@ nlohmann::json parse_json_strict(std::string_view text) {
   }
 }
 
-}  // namespace kl::registrar
+}  // namespace kl::api
