@@ -4,6 +4,8 @@
 #include <stdexcept>
 
 #include <openssl/core_names.h>
+#include <openssl/ec.h>
+#include <openssl/obj_mac.h>
 #include <openssl/rsa.h>
 
 #include "common/attest/crypto/random.hpp"
@@ -98,42 +100,67 @@ Seed rsa_seed(const PublicArea& ek, crypto::HashAlg hash) {
   return s;
 }
 
-Bytes bn_padded(EVP_PKEY* key, const char* name, std::size_t len) {
-  BIGNUM* raw = nullptr;
-  if (EVP_PKEY_get_bn_param(key, name, &raw) != 1 || raw == nullptr)
-    throw std::runtime_error("cannot read EC coordinate: " + ossl::last_error());
-  ossl::Bn bn(raw);
+using EcGroup = std::unique_ptr<EC_GROUP, ossl::Deleter<EC_GROUP_free>>;
+using EcPoint = std::unique_ptr<EC_POINT, ossl::Deleter<EC_POINT_free>>;
+using BnCtx = std::unique_ptr<BN_CTX, ossl::Deleter<BN_CTX_free>>;
+
+int curve_nid(TPMI_ECC_CURVE curve) {
+  switch (curve) {
+    case TPM2_ECC_NIST_P256: return NID_X9_62_prime256v1;
+    case TPM2_ECC_NIST_P384: return NID_secp384r1;
+    case TPM2_ECC_NIST_P521: return NID_secp521r1;
+    default: throw ParseError("EK curve is not supported for MakeCredential");
+  }
+}
+
+Bytes coordinate(const BIGNUM* v, std::size_t len) {
   Bytes out(len);
-  if (BN_bn2binpad(bn.get(), out.data(), static_cast<int>(len)) < 0) throw std::runtime_error("EC coordinate too large");
+  if (BN_bn2binpad(v, out.data(), static_cast<int>(len)) < 0) throw std::runtime_error("EC coordinate too large");
   return out;
 }
 
 // ECC EK: one-pass ECDH with an ephemeral key, the TPM's ECC secret sharing:
 // seed = KDFe(Z.x, "IDENTITY", ephemeral.x, EK.x); the ephemeral point is the encrypted secret.
+// Done on EC_POINTs directly: going through EVP_PKEY import/keygen/derive costs twice as much, and
+// this runs once per registration.
 Seed ecc_seed(const PublicArea& ek, crypto::HashAlg hash) {
-  ossl::Pkey ek_pub = public_key(ek);  // validates curve and point
-  char group[64] = {};
-  if (EVP_PKEY_get_utf8_string_param(ek_pub.get(), OSSL_PKEY_PARAM_GROUP_NAME, group, sizeof(group), nullptr) != 1)
-    throw std::runtime_error("EK has no group name");
-  ossl::Pkey eph(EVP_PKEY_Q_keygen(nullptr, nullptr, "EC", group));
-  if (!eph) throw std::runtime_error("ephemeral EC key generation failed: " + ossl::last_error());
+  EcGroup group(EC_GROUP_new_by_curve_name(curve_nid(ek.tpmt.parameters.eccDetail.curveID)));
+  BnCtx bn_ctx(BN_CTX_new());
+  if (!group || !bn_ctx) throw std::runtime_error("EC setup failed: " + ossl::last_error());
+  const std::size_t coord = (static_cast<std::size_t>(EC_GROUP_get_degree(group.get())) + 7) / 8;
+  const auto& ux = ek.tpmt.unique.ecc.x;
+  const auto& uy = ek.tpmt.unique.ecc.y;
+  if (ux.size == 0 || uy.size == 0 || ux.size > coord || uy.size > coord) throw ParseError("EK point has bad coordinates");
 
-  ossl::PkeyCtx ctx(EVP_PKEY_CTX_new_from_pkey(nullptr, eph.get(), nullptr));
-  size_t zlen = 0;
-  if (!ctx || EVP_PKEY_derive_init(ctx.get()) != 1 || EVP_PKEY_derive_set_peer(ctx.get(), ek_pub.get()) != 1 ||
-      EVP_PKEY_derive(ctx.get(), nullptr, &zlen) != 1)
-    throw std::runtime_error("ECDH setup failed: " + ossl::last_error());
-  Bytes z(zlen);  // OpenSSL pads Z.x to the field size, as the TPM does
-  if (EVP_PKEY_derive(ctx.get(), z.data(), &zlen) != 1) throw std::runtime_error("ECDH failed: " + ossl::last_error());
-  z.resize(zlen);
+  ossl::Bn x(BN_bin2bn(ux.buffer, ux.size, nullptr)), y(BN_bin2bn(uy.buffer, uy.size, nullptr));
+  EcPoint ek_point(EC_POINT_new(group.get()));
+  if (!x || !y || !ek_point ||
+      EC_POINT_set_affine_coordinates(group.get(), ek_point.get(), x.get(), y.get(), bn_ctx.get()) != 1 ||
+      EC_POINT_is_on_curve(group.get(), ek_point.get(), bn_ctx.get()) != 1)
+    throw ParseError("EK point is not on its curve");
 
-  const std::size_t coord = (static_cast<std::size_t>(EVP_PKEY_get_bits(eph.get())) + 7) / 8;
-  const Bytes ex = bn_padded(eph.get(), OSSL_PKEY_PARAM_EC_PUB_X, coord);
-  const Bytes ey = bn_padded(eph.get(), OSSL_PKEY_PARAM_EC_PUB_Y, coord);
-  const auto& ekx = ek.tpmt.unique.ecc.x;
+  // Ephemeral private scalar d in [1, order-1]; public E = d*G; shared Z = d*EK.
+  ossl::Bn d(BN_new());
+  const BIGNUM* order = EC_GROUP_get0_order(group.get());
+  do {
+    if (!d || BN_priv_rand_range(d.get(), order) != 1) throw std::runtime_error("ephemeral EC key generation failed");
+  } while (BN_is_zero(d.get()));
+  EcPoint eph(EC_POINT_new(group.get())), shared(EC_POINT_new(group.get()));
+  ossl::Bn ex_bn(BN_new()), ey_bn(BN_new()), zx_bn(BN_new());
+  if (!eph || !shared || !ex_bn || !ey_bn || !zx_bn ||
+      EC_POINT_mul(group.get(), eph.get(), d.get(), nullptr, nullptr, bn_ctx.get()) != 1 ||
+      EC_POINT_mul(group.get(), shared.get(), nullptr, ek_point.get(), d.get(), bn_ctx.get()) != 1 ||
+      EC_POINT_is_at_infinity(group.get(), shared.get()) ||
+      EC_POINT_get_affine_coordinates(group.get(), eph.get(), ex_bn.get(), ey_bn.get(), bn_ctx.get()) != 1 ||
+      EC_POINT_get_affine_coordinates(group.get(), shared.get(), zx_bn.get(), nullptr, bn_ctx.get()) != 1)
+    throw std::runtime_error("ECDH failed: " + ossl::last_error());
+
+  const Bytes z = coordinate(zx_bn.get(), coord);  // Z.x padded to the field size, as the TPM does
+  const Bytes ex = coordinate(ex_bn.get(), coord);
+  const Bytes ey = coordinate(ey_bn.get(), coord);
 
   Seed s;
-  s.seed = kdfe(hash, z, "IDENTITY", ex, ByteView(ekx.buffer, ekx.size),
+  s.seed = kdfe(hash, z, "IDENTITY", ex, ByteView(ux.buffer, ux.size),
                 static_cast<std::uint32_t>(crypto::digest_size(hash) * 8));
   put_u16(s.encrypted, ex.size());  // TPMS_ECC_POINT: TPM2B x, TPM2B y
   s.encrypted.insert(s.encrypted.end(), ex.begin(), ex.end());
