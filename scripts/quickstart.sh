@@ -8,10 +8,12 @@ cd "$(dirname "$0")/.."
 ROOT=$PWD
 if [ "${KL_SKIP_DEPS:-0}" != 1 ]; then scripts/install-deps.sh; fi
 scripts/build.sh
-BIN=$ROOT/build
+BIN=$ROOT/${BUILD_DIR:-build}
 OUT=$ROOT/out
 export KEYLIME_DIR=$OUT/keylime
 mkdir -p "$KEYLIME_DIR" "$OUT/etc"
+# The demo TPM is created afresh each run, so start from an empty demo database.
+rm -f "$KEYLIME_DIR"/reg_data.sqlite*
 chmod 700 "$KEYLIME_DIR"
 
 cat > "$OUT/etc/registrar.conf" <<CONF
@@ -67,7 +69,7 @@ trap 'kill $REG_PID ${SWTPM_PID} 2>/dev/null || true' EXIT
 for _ in $(seq 50); do (echo > /dev/tcp/127.0.0.1/8891) 2>/dev/null && break; sleep 0.1; done
 
 UUID=d432fbb3-d2f1-4a97-9ef7-75bd81c00000
-"$BIN/kl_test_agent" register --registrar 127.0.0.1:8890 --uuid "$UUID" --tcti "$KL_SWTPM_TCTI"
+"$BIN/tests/kl_test_agent" register --registrar 127.0.0.1:8890 --uuid "$UUID" --tcti "$KL_SWTPM_TCTI"
 
 CA=$KEYLIME_DIR/reg_ca
 echo "--- GET /v2.6/agents over mTLS"
