@@ -341,6 +341,28 @@ void Poller::request_quote(const std::shared_ptr<Agent>& a, std::uint64_t gen) {
                   });
 }
 
+// Shared by the quote and V-key exchanges: a transport failure (or 408/500/599) goes to retry/fail, and the first
+// "API version not supported" answer to renegotiation. True if it took the exchange over (the lock is then released).
+bool Poller::took_over_failed_exchange(const std::shared_ptr<Agent>& a, std::uint64_t gen,
+                                       std::unique_lock<std::mutex>& al,
+                                       const std::optional<http::ClientResponse>& resp, const std::string& error,
+                                       bool provide_v) {
+  if (!resp || resp->status == 408 || resp->status == 500 || resp->status == 599) {
+    if (!provide_v) ++transport_errors_;
+    al.unlock();
+    retry_or_fail(a, gen, provide_v, resp ? "agent answered " + std::to_string(resp->status) : error);
+    return true;
+  }
+  if (version_not_supported(*resp) && !a->renegotiated) {
+    a->renegotiated = true;
+    al.unlock();
+    renegotiate(a, gen, provide_v);
+    return true;
+  }
+  a->renegotiated = false;
+  return false;
+}
+
 void Poller::on_quote(const std::shared_ptr<Agent>& a, std::uint64_t gen, const std::string& nonce,
                       std::optional<http::ClientResponse> resp, const std::string& error) {
   std::unique_lock al(a->m);
@@ -349,19 +371,7 @@ void Poller::on_quote(const std::shared_ptr<Agent>& a, std::uint64_t gen, const 
   if (gen != a->generation || a->stopped) return;
   const std::string& id = a->row.agent_id;
 
-  if (!resp || resp->status == 408 || resp->status == 500 || resp->status == 599) {
-    ++transport_errors_;
-    al.unlock();
-    retry_or_fail(a, gen, false, resp ? "agent answered " + std::to_string(resp->status) : error);
-    return;
-  }
-  if (version_not_supported(*resp) && !a->renegotiated) {
-    a->renegotiated = true;
-    al.unlock();
-    renegotiate(a, gen, false);
-    return;
-  }
-  a->renegotiated = false;
+  if (took_over_failed_exchange(a, gen, al, resp, error, false)) return;
   const long long now = now_();
   a->row.last_received_quote = now;
   if (resp->status != 200) {
@@ -505,18 +515,7 @@ void Poller::on_vkey(const std::shared_ptr<Agent>& a, std::uint64_t gen, std::op
   a->in_flight = false;
   if (finish_if_terminated(a)) return;
   if (gen != a->generation || a->stopped) return;
-  if (!resp || resp->status == 408 || resp->status == 500 || resp->status == 599) {
-    al.unlock();
-    retry_or_fail(a, gen, true, resp ? "agent answered " + std::to_string(resp->status) : error);
-    return;
-  }
-  if (version_not_supported(*resp) && !a->renegotiated) {
-    a->renegotiated = true;
-    al.unlock();
-    renegotiate(a, gen, true);
-    return;
-  }
-  a->renegotiated = false;
+  if (took_over_failed_exchange(a, gen, al, resp, error, true)) return;
   if (resp->status != 200) {
     Failure f = internal_failure("no_v", {{"message", "Agent refused V with " + std::to_string(resp->status)}},
                                  settings_.severity_policy);

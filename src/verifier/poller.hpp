@@ -64,6 +64,9 @@ class Poller : public AgentScheduler {
   void deliver_v(const std::shared_ptr<Agent>& a, std::uint64_t gen);
   void on_vkey(const std::shared_ptr<Agent>& a, std::uint64_t gen, std::optional<http::ClientResponse> resp,
                const std::string& error);
+  bool took_over_failed_exchange(const std::shared_ptr<Agent>& a, std::uint64_t gen, std::unique_lock<std::mutex>& al,
+                                 const std::optional<http::ClientResponse>& resp, const std::string& error,
+                                 bool provide_v);
   void renegotiate(const std::shared_ptr<Agent>& a, std::uint64_t gen, bool then_v);
   void retry_or_fail(const std::shared_ptr<Agent>& a, std::uint64_t gen, bool provide_v, const std::string& why);
   void notify_revocation(const storage::VerifierAgent& failed, const std::string& type, const kl::Event* event);
