@@ -32,75 +32,23 @@ const std::vector<Route>& route_table() {
 
 namespace {
 
-std::vector<std::string_view> split(std::string_view path) {
-  std::vector<std::string_view> out;
-  size_t pos = 0;
-  while (pos < path.size()) {
-    size_t end = path.find('/', pos);
-    if (end == std::string_view::npos) end = path.size();
-    if (end > pos) out.push_back(path.substr(pos, end - pos));
-    pos = end + 1;
-  }
-  return out;
-}
-
-// "v2", "v2.0".."v2.6" -> 2; "v3", "v3.0" -> 3; anything else -> 0 (no route: 404, §0.3).
-int version_of(std::string_view seg) {
-  static const std::vector<std::string_view> v2{"v2", "v2.0", "v2.1", "v2.2", "v2.3", "v2.4", "v2.5", "v2.6"};
-  static const std::vector<std::string_view> v3{"v3", "v3.0"};
-  for (auto s : v2)
-    if (seg == s) return 2;
-  for (auto s : v3)
-    if (seg == s) return 3;
-  return 0;
-}
-
 bool path_matches(const Route& r, const std::vector<std::string_view>& segs, RouteParams& params) {
-  size_t first = 0;
   params = {};
-  if (r.scope != Scope::unversioned) {
-    if (segs.empty()) return false;
-    const int v = version_of(segs[0]);
-    const bool ok = (v == 2 && (r.scope == Scope::v2 || r.scope == Scope::v2_and_v3)) ||
-                    (v == 3 && (r.scope == Scope::v3 || r.scope == Scope::v2_and_v3));
-    if (!ok) return false;
-    params.major_version = v;
-    first = 1;
-  }
-  const auto pat = split(r.pattern);
-  if (segs.size() - first != pat.size()) return false;
-  for (size_t i = 0; i < pat.size(); ++i) {
-    const std::string_view seg = segs[first + i];
-    if (pat[i] == ":agent_id") {
-      params.agent_id = std::string(seg);
-      params.has_agent_id = true;
-    } else if (pat[i] != seg) {
-      return false;
-    }
+  auto m = api::match_path(r.scope, r.pattern, segs);
+  if (!m) return false;
+  params.major_version = m->major_version;
+  if (auto it = m->captures.find(":agent_id"); it != m->captures.end()) {
+    params.agent_id = it->second;
+    params.has_agent_id = true;
   }
   return true;
-}
-
-bool known_method(const std::string& m) {
-  for (const char* k : {"GET", "HEAD", "POST", "DELETE", "PATCH", "PUT", "OPTIONS"})
-    if (m == k) return true;
-  return false;
-}
-
-http::Response jsonapi_error(int status, const char* title, const std::string& detail) {
-  nlohmann::json body = {{"errors", {{{"status", std::to_string(status)}, {"title", title}, {"detail", detail}}}}};
-  http::Response r;
-  r.status = status;
-  r.content_type = "application/json";
-  r.body = body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
-  return r;
 }
 
 }  // namespace
 
 http::Response dispatch(ServiceContext& ctx, const http::Request& req) {
-  if (!known_method(req.method)) return http::empty_status(501, "Not Implemented");
-  const auto segs = split(req.path);   // a trailing "/" is tolerated (§0.3)
+  if (!api::known_http_method(req.method)) return http::empty_status(501, "Not Implemented");
+  const auto segs = api::split_path(req.path);   // a trailing "/" is tolerated (§0.3)
 
   const Route* match = nullptr;
   bool path_known = false;
@@ -121,11 +69,11 @@ http::Response dispatch(ServiceContext& ctx, const http::Request& req) {
   // An Authorization header means push-model bearer-token authentication; the registrar issues no tokens,
   // so it can never be valid here (and it must not fall back to the mTLS identity).
   if (const std::string* auth = req.header("authorization"); auth && !auth->empty()) {
-    if (auth->rfind("Bearer ", 0) != 0) return jsonapi_error(401, "Unauthorized", "Invalid Authorization header format");
-    return jsonapi_error(401, "Unauthorized", "Invalid authentication token");
+    if (auth->rfind("Bearer ", 0) != 0) return api::jsonapi_error(401, "Unauthorized", "Invalid Authorization header format");
+    return api::jsonapi_error(401, "Unauthorized", "Invalid authentication token");
   }
   if (match->admin && !(req.tls && req.peer && req.peer->verified))
-    return jsonapi_error(403, "Forbidden",
+    return api::jsonapi_error(403, "Forbidden",
                          std::string("Action ") + match->auth_action + " requires admin authentication (mTLS certificate)");
   return match->handler(ctx, req, params);
 }

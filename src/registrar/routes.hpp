@@ -3,6 +3,7 @@
 #include <string>
 #include <vector>
 
+#include "common/service/api/route_match.hpp"
 #include "common/service/http/message.hpp"
 #include "registrar/service_context.hpp"
 
@@ -10,7 +11,7 @@ namespace kl::registrar {
 
 using RouteHandler = http::Response (*)(ServiceContext&, const http::Request&, const RouteParams&);
 
-enum class Scope { unversioned, v2, v3, v2_and_v3 };
+using api::Scope;
 
 struct Route {
   const char* method;

@@ -45,69 +45,16 @@ const std::vector<Route>& route_table() {
 
 namespace {
 
-std::vector<std::string_view> split(std::string_view path) {
-  std::vector<std::string_view> out;
-  size_t pos = 0;
-  while (pos < path.size()) {
-    size_t end = path.find('/', pos);
-    if (end == std::string_view::npos) end = path.size();
-    if (end > pos) out.push_back(path.substr(pos, end - pos));
-    pos = end + 1;
-  }
-  return out;
-}
-
-int version_of(std::string_view seg) {
-  static const std::vector<std::string_view> v2{"v2", "v2.0", "v2.1", "v2.2", "v2.3", "v2.4", "v2.5", "v2.6"};
-  static const std::vector<std::string_view> v3{"v3", "v3.0"};
-  for (auto s : v2)
-    if (seg == s) return 2;
-  for (auto s : v3)
-    if (seg == s) return 3;
-  return 0;
-}
-
 bool path_matches(const Route& r, const std::vector<std::string_view>& segs, RouteParams& params) {
-  size_t first = 0;
   params = {};
-  if (r.scope != Scope::unversioned) {
-    if (segs.empty()) return false;
-    const int v = version_of(segs[0]);
-    const bool ok = (v == 2 && (r.scope == Scope::v2 || r.scope == Scope::v2_and_v3)) ||
-                    (v == 3 && (r.scope == Scope::v3 || r.scope == Scope::v2_and_v3));
-    if (!ok) return false;
-    params.major_version = v;
-    params.version = std::string(segs[0].substr(1));
-    first = 1;
-  }
-  const auto pat = split(r.pattern);
-  if (segs.size() - first != pat.size()) return false;
-  for (size_t i = 0; i < pat.size(); ++i) {
-    const std::string_view seg = segs[first + i];
-    if (pat[i] == ":agent_id" || pat[i] == ":name") {
-      params.id = std::string(seg);
-    } else if (pat[i] == ":action") {
-      params.action = std::string(seg);
-    } else if (pat[i] != seg) {
-      return false;
-    }
-  }
+  auto m = api::match_path(r.scope, r.pattern, segs);
+  if (!m) return false;
+  params.major_version = m->major_version;
+  params.version = m->version;
+  for (const char* key : {":agent_id", ":name"})
+    if (auto it = m->captures.find(key); it != m->captures.end()) params.id = it->second;
+  if (auto it = m->captures.find(":action"); it != m->captures.end()) params.action = it->second;
   return true;
-}
-
-bool known_method(const std::string& m) {
-  for (const char* k : {"GET", "HEAD", "POST", "DELETE", "PATCH", "PUT", "OPTIONS"})
-    if (m == k) return true;
-  return false;
-}
-
-http::Response jsonapi_error(int status, const char* title, const std::string& detail) {
-  nlohmann::json body = {{"errors", {{{"status", std::to_string(status)}, {"title", title}, {"detail", detail}}}}};
-  http::Response r;
-  r.status = status;
-  r.content_type = "application/json";
-  r.body = body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
-  return r;
 }
 
 int hexval(char c) {
@@ -155,8 +102,8 @@ std::vector<std::pair<std::string, std::string>> parse_query(const std::string& 
 }
 
 http::Response dispatch(ServiceContext& ctx, const http::Request& req) {
-  if (!known_method(req.method)) return http::empty_status(501, "Not Implemented");
-  const auto segs = split(req.path);
+  if (!api::known_http_method(req.method)) return http::empty_status(501, "Not Implemented");
+  const auto segs = api::split_path(req.path);
 
   const Route* match = nullptr;
   bool path_known = false;
@@ -176,11 +123,11 @@ http::Response dispatch(ServiceContext& ctx, const http::Request& req) {
   if (!match->admin) return match->handler(ctx, req, params);
 
   if (const std::string* auth = req.header("authorization"); auth && !auth->empty()) {
-    if (auth->rfind("Bearer ", 0) != 0) return jsonapi_error(401, "Unauthorized", "Invalid Authorization header format");
-    return jsonapi_error(401, "Unauthorized", "Invalid authentication token");
+    if (auth->rfind("Bearer ", 0) != 0) return api::jsonapi_error(401, "Unauthorized", "Invalid Authorization header format");
+    return api::jsonapi_error(401, "Unauthorized", "Invalid authentication token");
   }
   if (!(req.tls && req.peer && req.peer->verified))
-    return jsonapi_error(403, "Forbidden",
+    return api::jsonapi_error(403, "Forbidden",
                          std::string("Action ") + match->auth_action + " requires admin authentication (mTLS certificate)");
   return match->handler(ctx, req, params);
 }

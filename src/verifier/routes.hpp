@@ -2,6 +2,7 @@
 #pragma once
 #include <vector>
 
+#include "common/service/api/route_match.hpp"
 #include "common/service/http/message.hpp"
 #include "verifier/service_context.hpp"
 
@@ -9,7 +10,7 @@ namespace kl::verifier {
 
 using RouteHandler = http::Response (*)(ServiceContext&, const http::Request&, const RouteParams&);
 
-enum class Scope { unversioned, v2, v3, v2_and_v3 };
+using api::Scope;
 
 struct Route {
   const char* method;
