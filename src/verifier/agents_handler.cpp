@@ -326,7 +326,8 @@ http::Response handle_show_agent(ServiceContext& ctx, const http::Request&, cons
 
 http::Response handle_list_agents(ServiceContext& ctx, const http::Request& req, const RouteParams&) {
   std::optional<std::string> verifier;
-  if (auto v = query_value(req, "verifier")) verifier = v->second;
+  // Upstream filters only on a non-empty value: the tenant's cvlist always sends "?verifier=".
+  if (auto v = query_value(req, "verifier"); v && !v->second.empty()) verifier = v->second;
   const bool bulk = query_value(req, "bulk").has_value() &&
                     query_value(req, "bulk")->second != "false" && query_value(req, "bulk")->second != "False";
   if (bulk) {

@@ -11,6 +11,9 @@
 #include "support/process.hpp"
 #include "support/temp_dir.hpp"
 
+#include <boost/asio.hpp>
+#include <boost/asio/ssl.hpp>
+
 using namespace std::chrono_literals;
 using kl::http::AsyncClient;
 using kl::http::AsyncClientOptions;
@@ -280,4 +283,55 @@ TEST_CASE("async client: bad client certificate file throws at construction", "[
   AsyncClientOptions opts;
   opts.client_cert_file = "/nonexistent/cert.pem";
   CHECK_THROWS_WITH(AsyncClient(loop, opts), Catch::Contains("cannot load client certificate"));
+}
+
+namespace {
+
+// A one-shot HTTP/1.0-style TLS server, as the Python agent 6.7 behaves: it answers without Content-Length and
+// closes the TCP connection without a TLS close_notify.
+struct AbruptTlsServer {
+  boost::asio::io_context io;
+  boost::asio::ssl::context ctx{boost::asio::ssl::context::tls_server};
+  boost::asio::ip::tcp::acceptor acceptor{io, {boost::asio::ip::make_address("127.0.0.1"), 0}};
+  std::thread worker;
+
+  AbruptTlsServer(const Pki& k, std::string response) {
+    ctx.use_certificate_chain_file(k.self_a_cert);
+    ctx.use_private_key_file(k.self_a_key, boost::asio::ssl::context::pem);
+    worker = std::thread([this, response = std::move(response)] {
+      boost::asio::ssl::stream<boost::asio::ip::tcp::socket> s(io, ctx);
+      acceptor.accept(s.lowest_layer());
+      s.handshake(boost::asio::ssl::stream_base::server);
+      boost::asio::streambuf in;
+      boost::asio::read_until(s, in, "\r\n\r\n");
+      boost::asio::write(s, boost::asio::buffer(response));
+      s.lowest_layer().close();   // no SSL_shutdown
+    });
+  }
+  ~AbruptTlsServer() { worker.join(); }
+  std::uint16_t port() const { return acceptor.local_endpoint().port(); }
+};
+
+}  // namespace
+
+TEST_CASE("async client: an EOF-delimited body over TLS closed without close_notify is complete",
+          "[async_client][tls]") {
+  auto& k = pki();
+  kl::loop::EventLoop loop(1);
+  AsyncClient client(loop, {});
+  SECTION("no Content-Length: the body ends with the connection") {
+    AbruptTlsServer server(k, "HTTP/1.0 200 OK\r\nContent-Type: application/json\r\n\r\n{\"code\": 200}");
+    auto r = call(client, AsyncTarget{"127.0.0.1", server.port(), true, k.self_a_pem}, "GET", "/v2.1/quotes/integrity");
+    REQUIRE(r.error == "");
+    REQUIRE(r.response);
+    CHECK(r.response->status == 200);
+    CHECK(r.response->body == "{\"code\": 200}");
+    CHECK(client.idle_connections() == 0);
+  }
+  SECTION("a Content-Length body cut short is still an error") {
+    AbruptTlsServer server(k, "HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n{\"code\": 2");
+    auto r = call(client, AsyncTarget{"127.0.0.1", server.port(), true, k.self_a_pem}, "GET", "/x");
+    CHECK_FALSE(r.response);
+    CHECK(r.error.rfind("read: ", 0) == 0);
+  }
 }

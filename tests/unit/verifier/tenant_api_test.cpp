@@ -109,6 +109,9 @@ TEST_CASE("tenant API: add, show, list, bulk, delete") {
   r = f.call("GET", "/v2/agents");
   CHECK(results(r) == json::parse(R"({"uuids": [["d432fbb3-d2f1-4a97-9ef7-75bd81c00000"]]})"));
   CHECK(results(f.call("GET", "/v2/agents?verifier=other")) == json::parse(R"({"uuids": []})"));
+  // keylime_tenant -c cvlist always sends an empty "?verifier=": no filter then, as upstream.
+  CHECK(results(f.call("GET", "/v2.6/agents/?verifier=")) ==
+        json::parse(R"({"uuids": [["d432fbb3-d2f1-4a97-9ef7-75bd81c00000"]]})"));
   r = f.call("GET", "/v2.6/agents?bulk=true&verifier=default");
   REQUIRE(results(r).contains(kId));
   CHECK(results(r)[kId]["operational_state"] == 1);
