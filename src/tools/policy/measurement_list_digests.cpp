@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include <openssl/err.h>
 #include <openssl/pem.h>
 #include <openssl/x509.h>
 
@@ -45,6 +46,7 @@ bool is_certificate(ByteView data) {
   ossl::Bio bio(BIO_new_mem_buf(data.data(), static_cast<int>(data.size())));
   if (!bio) return false;
   ossl::X509Ptr pem(PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr));
+  ERR_clear_error();  // a failed probe is not an error
   return pem != nullptr;
 }
 
