@@ -8,6 +8,7 @@
 
 #include "common/attest/ima/keyring.hpp"
 #include "common/attest/policy/dsse.hpp"
+#include "common/attest/policy/policy_upload.hpp"
 #include "common/attest/policy/runtime_policy.hpp"
 #include "integration/tools/tool_test_util.hpp"
 
@@ -136,4 +137,20 @@ TEST_CASE("a created policy can be signed and the signed payload is still a vali
   auto env = envelope_of(read_text(out));
   CHECK(kl::as_string(env.payload) == read_text(policy));
   CHECK_FALSE(kl::policy::schema_error(json::parse(kl::as_string(env.payload))).has_value());
+
+  // The verifier's upload check with signatures required accepts it with the signer's public key.
+  kl::policy::UploadOptions opt;
+  opt.require_signatures = true;
+  opt.key_pem = read_text(sample(kSrp + "ec-p521-public.pem"));
+  const std::string signed_text = read_text(out);
+  auto accepted = kl::policy::accept_runtime_policy(signed_text, opt);
+  REQUIRE(std::holds_alternative<kl::policy::AcceptedPolicy>(accepted));
+  CHECK(std::get<kl::policy::AcceptedPolicy>(accepted).policy.digests.size() == 3);
+  // A policy swapped under the signature is refused.
+  json tampered = json::parse(signed_text);
+  std::string other = read_text(sample(kSrp + "runtime-policy-empty.json"));
+  tampered["payload"] = kl::base64_encode(kl::as_bytes(other));
+  auto refused = kl::policy::accept_runtime_policy(tampered.dump(), opt);
+  REQUIRE(std::holds_alternative<kl::policy::PolicyUploadError>(refused));
+  CHECK(std::get<kl::policy::PolicyUploadError>(refused).code == 401);
 }
