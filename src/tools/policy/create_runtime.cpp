@@ -9,6 +9,7 @@
 #include "common/attest/policy/legacy_conversion.hpp"
 #include "tools/policy/digest_algorithm.hpp"
 #include "tools/policy/file_io.hpp"
+#include "tools/policy/initrd_digests.hpp"
 #include "tools/policy/measurement_list_digests.hpp"
 #include "tools/policy/python_json.hpp"
 #include "tools/policy/rootfs_digests.hpp"
@@ -172,7 +173,7 @@ ArgParser create_runtime_parser() {
          "checksum algorithm for --rootfs digests; by default the algorithm of the other inputs, else sha256",
          false, hash_algorithm_names()));
   p.add(option("", "--ramdisk-dir", "ramdisk_dir", Kind::value, "DIR",
-         "path to where the initrds are located, e.g. /boot (not supported by this implementation)"));
+         "path to where the initrds are located, e.g.: /boot"));
   p.add(option("", "--rootfs", "rootfs", Kind::value, "DIR", "path to the root filesystem, e.g. /"));
   p.add(option("-s", "--skip-path", "skip_path", Kind::value, "DIRS",
          "comma-separated list of directories; files found there will not have their checksums calculated"));
@@ -277,23 +278,27 @@ int run_create_runtime(const std::vector<std::string>& args) {
     log.debug("Digest length fits sha256 and sm3_256; using sha256");
   }
 
+  const kl::crypto::HashAlg hash = *kl::crypto::hash_from_name(algo);
+  DigestMap ramdisk_digests;
   if (a.has("ramdisk_dir")) {
-    log.error("--ramdisk-dir is not supported by this implementation (initrd unpacking); "
-              "unpack the initrds and pass the tree with --rootfs instead");
-    return 1;
-  }
-
-  if (a.has("rootfs")) {
     try {
-      add_rootfs_digests(a.value("rootfs"), a.value("skip_path"), *kl::crypto::hash_from_name(algo), rootfs_digests,
-                         log);
+      for (const auto& initrd : list_initrds(a.value("ramdisk_dir"))) add_initrd_digests(initrd, hash, ramdisk_digests, log);
     } catch (const std::exception& e) {
       log.error(e.what());
       return 1;
     }
   }
 
-  for (const DigestMap* m : {&allowlist_digests, &ima_digests, &rootfs_digests}) merge_into(policy.digests, *m);
+  if (a.has("rootfs")) {
+    try {
+      add_rootfs_digests(a.value("rootfs"), a.value("skip_path"), hash, rootfs_digests, log);
+    } catch (const std::exception& e) {
+      log.error(e.what());
+      return 1;
+    }
+  }
+
+  for (const DigestMap* m : {&allowlist_digests, &ima_digests, &rootfs_digests, &ramdisk_digests}) merge_into(policy.digests, *m);
 
   if (a.has("exclude_list_file")) {
     auto text = read_file(a.value("exclude_list_file"), err);

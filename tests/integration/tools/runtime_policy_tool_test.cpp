@@ -345,7 +345,6 @@ TEST_CASE("create runtime: bad inputs exit non-zero with a clear message and wri
   write_text(garbage, "\x01\x02 not an IMA log\nfoo bar baz\n");
   expect_fail({"-m", garbage}, "Invalid digest algorithm found in the IMA measurement list");
   expect_fail({"--rootfs", "/nonexistent/rootfs"}, "is not a directory");
-  expect_fail({"--ramdisk-dir", "/boot"}, "--ramdisk-dir is not supported");
   expect_fail({"--algo", "md5"}, "argument --algo: invalid choice: 'md5'", 2);
   expect_fail({"--bogus-option"}, "unrecognized arguments: --bogus-option", 2);
   expect_fail({"-a"}, "argument -a/--allowlist: expected one argument", 2);
