@@ -51,14 +51,14 @@ ordered_json reorder(const json& v) {
 ordered_json refstate_in_upstream_order(const json& refstate) { return reorder(refstate); }
 
 ArgParser create_measured_boot_parser() {
-  ArgParser p("keylime-policy create measured-boot", "Create a measured boot reference state policy.");
+  ArgParser p("keylime-policy create measured-boot", "Create a measured-boot reference state from a UEFI event log.");
   p.add(option("-e", "--eventlog-file", "eventlog_file", Kind::value, "FILE",
-         "Binary UEFI eventlog (Normally /sys/kernel/security/tpm0/binary_bios_measurements)", true));
+         "binary UEFI event log, usually /sys/kernel/security/tpm0/binary_bios_measurements", true));
   p.add(option("-i", "--without-secureboot", "without_secureboot", Kind::flag, "",
-         "Set if you want to create a measured boot reference state policy without SecureBoot (only MeasuredBoot)"));
+         "accept a log of a boot without Secure Boot (measured boot only)"));
   p.add(option("-o", "--output", "output", Kind::value, "FILE",
-         "Output path for the generated measured boot policy, use '-' for stdout (default)"));
-  p.add(option("-v", "--verbose", "verbose", Kind::flag, "", "Set log level to DEBUG"));
+         "where to write the reference state; '-' (default) is standard output"));
+  p.add(option("-v", "--verbose", "verbose", Kind::flag, "", "also log debug messages"));
   return p;
 }
 

@@ -173,28 +173,27 @@ ArgParser create_runtime_parser() {
          "checksum algorithm for --rootfs digests; by default the algorithm of the other inputs, else sha256",
          false, hash_algorithm_names()));
   p.add(option("", "--ramdisk-dir", "ramdisk_dir", Kind::value, "DIR",
-         "path to where the initrds are located, e.g.: /boot"));
-  p.add(option("", "--rootfs", "rootfs", Kind::value, "DIR", "path to the root filesystem, e.g. /"));
+         "directory holding initrd images (initr*), such as /boot"));
+  p.add(option("", "--rootfs", "rootfs", Kind::value, "DIR", "root of the filesystem tree to hash, such as /"));
   p.add(option("-s", "--skip-path", "skip_path", Kind::value, "DIRS",
-         "comma-separated list of directories; files found there will not have their checksums calculated"));
-  p.add(option("-o", "--output", "output", Kind::value, "FILE", "output file (defaults to stdout)"));
-  p.add(option("-p", "--base-policy", "base_policy", Kind::value, "FILE", "Merge new data into the given JSON runtime policy"));
-  p.add(option("-k", "--keyrings", "get_keyrings", Kind::flag, "", "Create keyrings policy entries"));
-  p.add(option("-b", "--ima-buf", "get_ima_buf", Kind::flag, "", "Process ima-buf entries other than those related to keyrings"));
-  p.add(option("-a", "--allowlist", "allowlist", Kind::value, "FILE", "Read checksums from the given plain-text allowlist"));
+         "directories under --rootfs to leave out, separated by commas"));
+  p.add(option("-o", "--output", "output", Kind::value, "FILE", "where to write the policy (standard output by default)"));
+  p.add(option("-p", "--base-policy", "base_policy", Kind::value, "FILE", "start from this JSON runtime policy and add the new entries to it"));
+  p.add(option("-k", "--keyrings", "get_keyrings", Kind::flag, "", "add keyrings entries for the certificates of ima-buf lines"));
+  p.add(option("-b", "--ima-buf", "get_ima_buf", Kind::flag, "", "add ima-buf entries for the ima-buf lines that carry no certificate"));
+  p.add(option("-a", "--allowlist", "allowlist", Kind::value, "FILE", "take digests from a flat '<digest> <path>' allowlist"));
   p.add(option("-e", "--excludelist", "exclude_list_file", Kind::value, "FILE",
-         "An IMA exclude list file whose contents will be added to the policy"));
+         "file of exclude regexes, one per line, to put into the policy"));
   p.add(option("-m", "--ima-measurement-list", "ima_measurement_list", Kind::optional_value, "FILE",
-         std::string("Use an IMA measurement list for hash, keyring, and critical data extraction. If a list is not "
-                     "specified, it uses ") + kImaMeasurementList + ". Use /dev/null for an empty list."));
+         std::string("take digests (and, with -k/-b, keyring and ima-buf entries) from an ASCII IMA measurement "
+                     "list; given without FILE: ") + kImaMeasurementList + "; /dev/null: none"));
   p.add(option("", "--ignored-keyrings", "ignored_keyrings", Kind::append, "KEYRING",
-         "Ignores the given keyring; this option may be passed multiple times"));
+         "keyring name for ima.ignored_keyrings (repeatable)"));
   p.add(option("", "--add-ima-signature-verification-key", "ima_signature_keys", Kind::append, "FILE",
-         "Add the given IMA signature verification key (x509 certificate in DER or PEM format, or a public or "
-         "private key file) to the policy's verification-keys; may be passed multiple times"));
+         "key for verification-keys: an X.509 certificate, public or private key, DER or PEM (repeatable)"));
   p.add(option("", "--show-legacy-allowlist", "legacy_allowlist", Kind::flag, "",
-         "Instead of the actual policy, display only the digests in the legacy allowlist format"));
-  p.add(option("-v", "--verbose", "verbose", Kind::flag, "", "Set log level to DEBUG; may be helpful when diagnosing issues"));
+         "write the digests as a legacy flat allowlist instead of the policy"));
+  p.add(option("-v", "--verbose", "verbose", Kind::flag, "", "also log debug messages"));
   return p;
 }
 

@@ -14,7 +14,7 @@ namespace {
 constexpr const char* kMainHelp =
     "usage: keylime-policy [-h] {create,sign} ...\n"
     "\n"
-    "Utility to assist with runtime and measured boot policies.\n"
+    "Create and sign Keylime runtime and measured-boot policies.\n"
     "\n"
     "options:\n"
     "  -h, --help            show this help message and exit\n"
@@ -22,8 +22,8 @@ constexpr const char* kMainHelp =
     "\n"
     "actions:\n"
     "  {create,sign}\n"
-    "    create              create runtime or measured boot policy\n"
-    "    sign                sign policy\n";
+    "    create              make a runtime (IMA) policy or a measured-boot reference state\n"
+    "    sign                wrap a runtime policy in a DSSE signature\n";
 
 constexpr const char* kCreateHelp =
     "usage: keylime-policy create [-h] {runtime,measured-boot} ...\n"
@@ -33,8 +33,8 @@ constexpr const char* kCreateHelp =
     "\n"
     "create:\n"
     "  {runtime,measured-boot}\n"
-    "    runtime             create runtime policies\n"
-    "    measured-boot       create measured boot reference state policy\n";
+    "    runtime             runtime (IMA) policy from a log, a tree, an allowlist\n"
+    "    measured-boot       reference state for the example measured-boot policy\n";
 
 constexpr const char* kSignHelp =
     "usage: keylime-policy sign [-h] {runtime} ...\n"
@@ -44,7 +44,7 @@ constexpr const char* kSignHelp =
     "\n"
     "sign:\n"
     "  {runtime}\n"
-    "    runtime             sign runtime policies\n";
+    "    runtime             DSSE-sign a runtime policy\n";
 
 int usage_error(const char* usage_line, const std::string& prog, const std::string& message) {
   std::fprintf(stderr, "%s%s: error: %s\n", usage_line, prog.c_str(), message.c_str());

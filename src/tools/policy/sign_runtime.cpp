@@ -42,16 +42,16 @@ ordered_json to_ordered(const json& j) { return ordered_json::parse(j.dump()); }
 ArgParser sign_runtime_parser() {
   ArgParser p("keylime-policy sign runtime", "Sign a runtime policy with DSSE.");
   p.add(option("-o", "--output", "output_file", Kind::value, "FILE",
-         "The output file path for the DSSE-signed policy (defaults to stdout)"));
-  p.add(option("-r", "--runtime-policy", "policy", Kind::value, "FILE", "The location of the runtime policy file", true));
-  p.add(option("-k", "--keyfile", "keyfile", Kind::value, "FILE", "The EC private key to sign the policy with"));
+         "where to write the signed policy (standard output by default)"));
+  p.add(option("-r", "--runtime-policy", "policy", Kind::value, "FILE", "runtime policy to sign", true));
+  p.add(option("-k", "--keyfile", "keyfile", Kind::value, "FILE", "EC private key (PEM) to sign with"));
   p.add(option("-p", "--keypath", "keypath", Kind::value, "FILE",
-         "The filename to write the created private key, if one is not provided via the --keyfile argument"));
-  p.add(option("-b", "--backend", "backend", Kind::value, "BACKEND", "DSSE backend to use; either ecdsa or x509", false,
+         "without --keyfile: where to save the generated key (default ./keylime-ecdsa-key.pem)"));
+  p.add(option("-b", "--backend", "backend", Kind::value, "BACKEND", "signature keyid kind: ecdsa (key fingerprint) or x509 (embedded certificate)", false,
          {"ecdsa", "x509"}));
   p.add(option("-c", "--cert-outfile", "cert_outfile", Kind::value, "FILE",
-         "The output file path for the x509 certificate, if using x509 DSSE backend"));
-  p.add(option("-v", "--verbose", "verbose", Kind::flag, "", "Set log level to DEBUG"));
+         "with -b x509: where to write the generated certificate"));
+  p.add(option("-v", "--verbose", "verbose", Kind::flag, "", "also log debug messages"));
   return p;
 }
 
