@@ -11,6 +11,7 @@
 #include "common/attest/crypto/digest.hpp"
 #include "common/attest/ima/evaluate.hpp"
 #include "common/attest/policy/compiled_policy.hpp"
+#include "common/attest/policy/policy_upload.hpp"
 #include "common/attest/policy/runtime_policy.hpp"
 #include "integration/tools/tool_test_util.hpp"
 #include "unit/ima/ima_test_util.hpp"
@@ -73,6 +74,11 @@ TEST_CASE("create runtime from the IMA sample list: upstream format, passes its 
   CHECK(c.policy["digests"]["boot_aggregate"] ==
         json::array({"e4cb9f5709c88376b5fc3743cd88e76b9aae8f3d992d845678de5215edb31216"}));
   for (const auto& [path, digests] : c.policy["digests"].items()) CHECK(digests.size() == 1);
+
+  // The verifier's upload check accepts the text as written.
+  auto accepted = kl::policy::accept_runtime_policy(c.text, {});
+  REQUIRE(std::holds_alternative<kl::policy::AcceptedPolicy>(accepted));
+  CHECK(std::get<kl::policy::AcceptedPolicy>(accepted).generator == 3);
 
   const std::string list = read_text(list_path);
   auto good = evaluate(list, c.policy);
