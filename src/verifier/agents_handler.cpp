@@ -149,8 +149,9 @@ json render_agent_status(ServiceContext& ctx, const storage::VerifierAgent& a) {
       {"last_successful_attestation", a.last_successful_attestation.value_or(0)},
       {"attestation_status", std::string(attestation_status(state))},
       {"attestation_period", period},
-      // Pull mode has no push-monitor deadline; report the polling period as the longest expected gap.
-      {"maximum_attestation_interval", period},
+      // Upstream reports its push-monitor deadline, 5 x quote_interval (truncated to whole seconds), in every mode.
+      {"maximum_attestation_interval",
+       std::to_string(static_cast<long long>(ctx.settings.quote_interval * 5.0)) + "s"},
   };
 }
 

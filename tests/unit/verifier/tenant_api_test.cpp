@@ -103,6 +103,7 @@ TEST_CASE("tenant API: add, show, list, bulk, delete") {
   CHECK(s["last_event_id"].is_null());
   CHECK(s["attestation_count"] == 0);
   CHECK(s["attestation_period"] == "2s");
+  CHECK(s["maximum_attestation_interval"] == "10s");
   CHECK(s.contains("last_received_quote"));
   CHECK(s.contains("last_successful_attestation"));
 
