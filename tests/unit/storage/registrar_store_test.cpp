@@ -86,6 +86,20 @@ TEST_CASE("database_url resolution", "[storage]") {
   CHECK_THROWS_AS(resolve_database_url("postgresql://", "/k", "x"), StorageError);
   CHECK_THROWS_AS(resolve_database_url("postgresqlx://h/db", "/k", "x"), StorageError);
 
+  auto pooled = resolve_database_url("postgresql://u@h/db?sslmode=disable&pool_size=7&connect_timeout=3", "/k", "x");
+  CHECK(pooled.pg_conninfo == "postgresql://u@h/db?sslmode=disable&connect_timeout=3");
+  CHECK(pooled.pg_pool_size == 7);
+  CHECK(resolve_database_url("postgresql://u@h/db?pool_size=2", "/k", "x").pg_conninfo == "postgresql://u@h/db");
+  CHECK(resolve_database_url("postgresql://u@h/db", "/k", "x").pg_pool_size == 0);
+  CHECK_THROWS_AS(resolve_database_url("postgresql://u@h/db?pool_size=0", "/k", "x"), StorageError);
+  // The config loaders fold database_pool_sz_ovfl into a PostgreSQL URL.
+  CHECK(with_pool_size("postgresql://u@h/db", "5,10") == "postgresql://u@h/db?pool_size=5");
+  CHECK(with_pool_size("postgresql://u@h/db?sslmode=require", "3,0") == "postgresql://u@h/db?sslmode=require&pool_size=3");
+  CHECK(with_pool_size("postgresql://u@h/db?pool_size=9", "3,0") == "postgresql://u@h/db?pool_size=9");
+  CHECK(with_pool_size("sqlite", "5,10") == "sqlite");
+  CHECK(with_pool_size("postgresql://u@h/db", "") == "postgresql://u@h/db");
+  CHECK_THROWS_AS(with_pool_size("postgresql://u@h/db", "zero"), StorageError);
+
   // Pool size from upstream's database_pool_sz_ovfl ("size,overflow").
   CHECK(pool_size_from_config("5,10") == 5);
   CHECK(pool_size_from_config("\"12, 3\"") == 12);
@@ -105,10 +119,11 @@ TEST_CASE("fresh database: upstream schema, alembic stamp, round trips", "[stora
   std::unique_ptr<RegistrarStore> store;
   if (backend == "postgresql") {
     pgdb = std::make_unique<TestDb>(backend, "");
-    store = open_registrar_store(pgdb->url(), kdir, StoreOptions{2});
+    store = open_registrar_store(pgdb->url() + "?pool_size=3", kdir, StoreOptions{2});
     CHECK(pgdb->query("SELECT version_num FROM alembic_version_registrar") == "a59cc9366774");
     CHECK(store->stats().backend == "postgresql");
-    CHECK(store->stats().pool_size == 2);
+    CHECK(store->stats().pool_size == 3);  // the URL's option wins over StoreOptions
+    CHECK(store->stats().connections_open == 3);
   } else {
     store = open_registrar_store("sqlite", kdir);
     REQUIRE(fs::exists(kdir / "reg_data.sqlite"));

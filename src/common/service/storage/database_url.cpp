@@ -37,9 +37,25 @@ DatabaseLocation resolve_database_url(const std::string& url_in, const std::file
     if (scheme != "postgresql" && scheme != "postgres" && scheme.rfind("postgresql+", 0) != 0)
       throw StorageError("unsupported database_url scheme '" + scheme + "'");
     loc.kind = DatabaseLocation::Kind::postgresql;
-    loc.pg_conninfo = "postgresql" + url.substr(scheme_end);
     if (url.size() == scheme_end + 3)
       throw StorageError("malformed PostgreSQL database_url (expected postgresql://user:pass@host:port/db)");
+    std::string rest = url.substr(scheme_end);
+    if (const auto q = rest.find('?'); q != std::string::npos) {
+      std::string kept;
+      size_t pos = q + 1;
+      while (pos <= rest.size()) {
+        size_t amp = rest.find('&', pos);
+        if (amp == std::string::npos) amp = rest.size();
+        const std::string opt = rest.substr(pos, amp - pos);
+        if (opt.rfind("pool_size=", 0) == 0)
+          loc.pg_pool_size = pool_size_from_config(opt.substr(10));
+        else if (!opt.empty())
+          kept += (kept.empty() ? "" : "&") + opt;
+        pos = amp + 1;
+      }
+      rest = rest.substr(0, q) + (kept.empty() ? "" : "?" + kept);
+    }
+    loc.pg_conninfo = "postgresql" + rest;
     return loc;
   }
   const std::string prefix = "sqlite://";
@@ -77,6 +93,14 @@ std::size_t pool_size_from_config(const std::string& value) {
   if (i == start || n < 1 || n > 1000 || !rest_ok)
     throw StorageError("database_pool_sz_ovfl '" + v + "': expected '<pool size>,<overflow>' with a pool size of 1 to 1000");
   return n;
+}
+
+std::string with_pool_size(const std::string& url, const std::string& sz_ovfl) {
+  if (!is_postgres(unquote(url)) || unquote(sz_ovfl).empty()) return url;
+  const std::string u = unquote(url);
+  if (u.find("?pool_size=") != std::string::npos || u.find("&pool_size=") != std::string::npos) return url;
+  const std::size_t n = pool_size_from_config(sz_ovfl);
+  return u + (u.find('?') == std::string::npos ? "?" : "&") + "pool_size=" + std::to_string(n);
 }
 
 }  // namespace kl::storage

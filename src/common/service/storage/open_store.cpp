@@ -11,7 +11,7 @@ std::unique_ptr<RegistrarStore> open_registrar_store(const std::string& database
   const auto loc = resolve_database_url(database_url, keylime_dir, "reg_data.sqlite");
   if (loc.kind == DatabaseLocation::Kind::sqlite) return timed(make_sqlite_registrar_store(loc.sqlite_file), "sqlite");
 #if KL_WITH_POSTGRES
-  return timed(make_pg_registrar_store(loc.pg_conninfo, options.pool_size), "postgresql");
+  return timed(make_pg_registrar_store(loc.pg_conninfo, loc.pg_pool_size ? loc.pg_pool_size : options.pool_size), "postgresql");
 #else
   throw StorageError("PostgreSQL backend not built (configure with -DKL_WITH_POSTGRES=ON)");
 #endif
@@ -23,7 +23,7 @@ std::unique_ptr<VerifierStore> open_verifier_store(const std::string& database_u
   const auto loc = resolve_database_url(database_url, keylime_dir, "cv_data.sqlite");
   if (loc.kind == DatabaseLocation::Kind::sqlite) return timed(make_sqlite_verifier_store(loc.sqlite_file), "sqlite");
 #if KL_WITH_POSTGRES
-  return timed(make_pg_verifier_store(loc.pg_conninfo, options.pool_size), "postgresql");
+  return timed(make_pg_verifier_store(loc.pg_conninfo, loc.pg_pool_size ? loc.pg_pool_size : options.pool_size), "postgresql");
 #else
   throw StorageError("PostgreSQL backend not built (configure with -DKL_WITH_POSTGRES=ON)");
 #endif
