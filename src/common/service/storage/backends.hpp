@@ -6,6 +6,7 @@
 #include <memory>
 #include <string>
 
+#include "common/service/storage/lease_store.hpp"
 #include "common/service/storage/registrar_store.hpp"
 #include "common/service/storage/verifier_store.hpp"
 
@@ -17,6 +18,7 @@ std::unique_ptr<VerifierStore> make_sqlite_verifier_store(const std::filesystem:
 // `conninfo` is a libpq connection URI; `pool_size` connections are opened at once.
 std::unique_ptr<RegistrarStore> make_pg_registrar_store(const std::string& conninfo, std::size_t pool_size);
 std::unique_ptr<VerifierStore> make_pg_verifier_store(const std::string& conninfo, std::size_t pool_size);
+std::unique_ptr<LeaseStore> make_pg_lease_store(const std::string& conninfo, std::size_t pool_size);
 #endif
 
 }  // namespace kl::storage

@@ -29,4 +29,16 @@ std::unique_ptr<VerifierStore> open_verifier_store(const std::string& database_u
 #endif
 }
 
+std::unique_ptr<LeaseStore> open_lease_store(const std::string& database_url, const std::filesystem::path& keylime_dir,
+                                             const StoreOptions& options) {
+  const auto loc = resolve_database_url(database_url, keylime_dir, "cv_data.sqlite");
+  if (loc.kind != DatabaseLocation::Kind::postgresql)
+    throw StorageError("agent leases (several verifiers on one fleet) need a PostgreSQL database_url");
+#if KL_WITH_POSTGRES
+  return make_pg_lease_store(loc.pg_conninfo, loc.pg_pool_size ? loc.pg_pool_size : options.pool_size);
+#else
+  throw StorageError("PostgreSQL backend not built (configure with -DKL_WITH_POSTGRES=ON)");
+#endif
+}
+
 }  // namespace kl::storage
