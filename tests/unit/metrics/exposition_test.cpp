@@ -208,3 +208,34 @@ TEST_CASE("verifier metrics_port: plain listener serves only /metrics", "[metric
   CHECK_THROWS_AS(VerifierFixture("[verifier]\ndatabase_url = postgresql://u@h/db\ndatabase_pool_sz_ovfl = x\n"),
                   kl::config::ConfigError);
 }
+
+#include "registrar/registrar_config.hpp"
+
+TEST_CASE("config: metrics_port and database_pool_sz_ovfl for both services", "[metrics][config]") {
+  const std::map<std::string, std::string> env{{"KEYLIME_DIR", "/tmp/kl-none"}};
+  auto reg = [&](const std::string& ini) {
+    return kl::registrar::load_settings(kl::config::Config::from_string("registrar", ini, env),
+                                        kl::config::Config::from_string("tenant", "", env), env);
+  };
+  auto ver = [&](const std::string& ini) {
+    return kl::verifier::load_settings(kl::config::Config::from_string("verifier", ini, env), env);
+  };
+  // Defaults: no plain metrics listener; SQLite URLs untouched; upstream's pool default 5 for PostgreSQL.
+  CHECK(reg("[registrar]\n").metrics_port == 0);
+  CHECK(reg("[registrar]\n").database_url == "sqlite");
+  CHECK(reg("[registrar]\n").warnings.empty());
+  CHECK(ver("[verifier]\n").metrics_port == 0);
+  CHECK(reg("[registrar]\ndatabase_url = postgresql://k:p@127.0.0.1:5432/keylime\n").database_url ==
+        "postgresql://k:p@127.0.0.1:5432/keylime?pool_size=5");
+  CHECK(ver("[verifier]\ndatabase_url = postgresql://k:p@h/db\ndatabase_pool_sz_ovfl = 8,2\n").database_url ==
+        "postgresql://k:p@h/db?pool_size=8");
+  const auto r = reg("[registrar]\nmetrics_port = 9101\n");
+  CHECK(r.metrics_port == 9101);
+  CHECK(r.warnings.empty());  // a known key
+  const auto v = ver("[verifier]\nmetrics_port = 9102\n");
+  CHECK(v.metrics_port == 9102);
+  CHECK(v.warnings.empty());
+  CHECK_THROWS_WITH(reg("[registrar]\nmetrics_port = 65536\n"), Catch::Contains("metrics_port"));
+  CHECK_THROWS_WITH(reg("[registrar]\ndatabase_url = postgresql://h/db\ndatabase_pool_sz_ovfl = none\n"),
+                    Catch::Contains("database_pool_sz_ovfl"));
+}
