@@ -75,10 +75,10 @@ PgServer::PgServer() : bin_(find_pg_bin()), data_(dir_.path() / "data") {
   for (int attempt = 0; attempt < 5 && !running_; ++attempt) {
     port_ = free_tcp_port();
     // fsync off: test data need not survive a power cut, and the shared CI disk is slow.
-    const std::string opts = "-c listen_addresses=127.0.0.1 -p " + std::to_string(port_) + " -k " +
+    opts_ = "-c listen_addresses=127.0.0.1 -p " + std::to_string(port_) + " -k " +
                              dir_.path().string() + " -c fsync=off -c synchronous_commit=off -c max_connections=200";
     r = run_command(as_server_user({(bin_ / "pg_ctl").string(), "-D", data_.string(), "-l",
-                                    (dir_.path() / "server.log").string(), "-o", opts, "-w", "-t", "60", "start"}));
+                                    (dir_.path() / "server.log").string(), "-o", opts_, "-w", "-t", "60", "start"}));
     running_ = r.status == 0;
   }
   if (!running_) throw std::runtime_error("pg_ctl start failed:\n" + r.output + "\n" + log());
@@ -91,6 +91,13 @@ PgServer::~PgServer() {
   } catch (...) {
     // Nothing more to do in a destructor; the temp dir goes anyway.
   }
+}
+
+void PgServer::restart() {
+  auto r = run_command(as_server_user({(bin_ / "pg_ctl").string(), "-D", data_.string(), "-l",
+                                       (dir_.path() / "server.log").string(), "-o", opts_, "-m", "fast", "-w", "-t",
+                                       "60", "restart"}));
+  if (r.status != 0) throw std::runtime_error("pg_ctl restart failed:\n" + r.output + "\n" + log());
 }
 
 std::string PgServer::url(const std::string& db) const {

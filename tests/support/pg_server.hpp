@@ -31,6 +31,8 @@ class PgServer {
   std::string query(const std::string& db_url, const std::string& sql) const;
   void exec(const std::string& db_url, const std::string& sql) const { (void)query(db_url, sql); }
   std::string log() const;
+  // pg_ctl restart (fast shutdown: the server closes every client connection), same port.
+  void restart();
 
   static const std::string& password();
 
@@ -39,6 +41,7 @@ class PgServer {
   std::filesystem::path bin_, data_;
   std::uint16_t port_ = 0;
   int next_db_ = 0;
+  std::string opts_;
   bool running_ = false;
 };
 

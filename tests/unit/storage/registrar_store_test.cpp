@@ -353,6 +353,22 @@ TEST_CASE("PostgreSQL unreachable or wrong password: StorageError without the pa
   CHECK_THROWS_AS(open_registrar_store(server.url("no_such_db"), "/k"), StorageError);
 }
 
+TEST_CASE("PostgreSQL restart: the pool reconnects, no call fails afterwards", "[storage]") {
+  if (kl::testing::pg_skipped()) return;
+  // A server of its own: restarting the shared one would disturb other test cases of this process.
+  kl::testing::PgServer server;
+  const std::string url = server.create_database();
+  auto store = open_registrar_store(url, "/k", StoreOptions{3});
+  store->insert(sample_agent("before"));
+  server.restart();
+  for (int i = 0; i < 6; ++i) CHECK(store->find("before").has_value());  // every pooled connection was dropped
+  store->insert(sample_agent("after"));
+  CHECK(store->list_ids() == std::vector<std::string>{"after", "before"});
+  CHECK(store->stats().connections_open >= 1);  // replaced as needed, never more than the pool
+  CHECK(store->stats().connections_open <= 3);
+  CHECK(store->stats().errors == 0);
+}
+
 TEST_CASE("concurrent writers from several threads", "[storage]") {
   TestDb db(GENERATE(from_range(storage_backends())), "reg.sqlite");
   INFO("backend " << db.backend());

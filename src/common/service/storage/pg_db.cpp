@@ -1,6 +1,7 @@
 #include "common/service/storage/pg_db.hpp"
 
 #include <libpq-fe.h>
+#include <poll.h>
 
 #include <cstdlib>
 #include <cstring>
@@ -102,6 +103,15 @@ PgConnection::PgConnection(const std::string& conninfo, PgPool* pool) : pool_(po
 PgConnection::~PgConnection() { PQfinish(c_); }
 
 bool PgConnection::ok() const { return c_ && PQstatus(c_) == CONNECTION_OK; }
+
+bool PgConnection::alive() {
+  if (!ok()) return false;
+  // We never LISTEN, so an idle connection with something to read has been ended by the server (a
+  // restart's "terminating connection due to administrator command", an idle timeout) or is at EOF.
+  pollfd p{PQsocket(c_), POLLIN, 0};
+  const int n = ::poll(&p, 1, 0);
+  return n == 0;
+}
 
 PgResult PgConnection::check(PGresult* r, const std::string& sql) {
   PgResult res(r);
@@ -218,11 +228,13 @@ PgPool::~PgPool() = default;
 
 PgPool::Lease PgPool::acquire() {
   std::unique_lock lk(mu_);
-  cv_.wait(lk, [&] { return !idle_.empty() || open_ < size_; });
-  if (!idle_.empty()) {
+  for (;;) {
+    cv_.wait(lk, [&] { return !idle_.empty() || open_ < size_; });
+    if (idle_.empty()) break;
     auto c = std::move(idle_.back());
     idle_.pop_back();
-    return Lease(*this, std::move(c));
+    if (c->alive()) return Lease(*this, std::move(c));
+    --open_;  // closed by the server since its last use: replace it rather than fail the caller's query
   }
   // A connection was dropped earlier (server restart): open its replacement outside the lock.
   ++open_;

@@ -82,6 +82,9 @@ class PgConnection {
   // returns the rows affected by each. Runs inside the caller's transaction.
   std::vector<long long> exec_batch(const std::string& sql, const std::vector<PgParams>& batch);
   bool ok() const;  // false once the server connection is lost (the pool then reconnects)
+  // Whether the idle connection is still usable, without a round trip: a server that ended it (restart,
+  // idle timeout) has sent something or closed the socket.
+  bool alive();
 
  private:
   const std::string& prepared_name(const std::string& sql, int nparams);
