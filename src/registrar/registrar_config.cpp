@@ -5,6 +5,7 @@
 #include <thread>
 
 #include "common/service/config/known_keys.hpp"
+#include "common/service/storage/database_url.hpp"
 
 namespace kl::registrar {
 
@@ -59,6 +60,7 @@ const std::set<std::string>& known_registrar_keys() {
     k.insert("version");
     k.insert("max_upload_size");
     k.insert("ek_cert_chain_check");   // ours
+    k.insert("metrics_port");          // ours: plain-HTTP /metrics listener, 0 = none
     return k;
   }();
   return keys;
@@ -119,6 +121,12 @@ RegistrarSettings load_settings(const config::Config& reg, const config::Config&
 
   s.database_url = trim(get(reg, "database_url"));
   if (s.database_url.empty()) bad_value("database_url", "", "'sqlite' or a database URL");
+  try {
+    s.database_url = storage::with_pool_size(s.database_url, get(reg, "database_pool_sz_ovfl"));
+  } catch (const std::exception&) {
+    bad_value("database_pool_sz_ovfl", get(reg, "database_pool_sz_ovfl"), "'<pool size>,<overflow>'");
+  }
+  s.metrics_port = port_value(reg, "metrics_port");
 
   const std::string identity = lower(trim(get(reg, "tpm_identity")));
   if (identity == "default") s.tpm_identity = TpmIdentity::default_;

@@ -37,7 +37,11 @@ struct RegistrarSettings {
   bool client_ca_all = false;
   bool client_ca_default = true;   // "default": $KEYLIME_DIR/cv_ca/cacert.crt
 
+  // With database_pool_sz_ovfl folded in as "?pool_size=N" for a PostgreSQL URL (storage/database_url.hpp).
   std::string database_url = "sqlite";
+  // Our extension ([registrar] metrics_port): a plain-HTTP listener on `ip` serving only GET /metrics;
+  // 0 (the default) = none (/metrics is then only on tls_port, with mTLS).
+  std::uint16_t metrics_port = 0;
   TpmIdentity tpm_identity = TpmIdentity::default_;
   MalformedCertAction malformed_cert_action = MalformedCertAction::warn;
   EkChainCheck ek_cert_chain_check = EkChainCheck::enforce;

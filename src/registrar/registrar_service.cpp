@@ -4,6 +4,7 @@
 
 #include "common/service/http/json_response.hpp"
 #include "common/service/api/agent_id.hpp"
+#include "registrar/metrics_handler.hpp"
 #include "registrar/routes.hpp"
 
 namespace kl::registrar {
@@ -13,11 +14,29 @@ RegistrarService::RegistrarService(RegistrarSettings settings, std::unique_ptr<s
     : settings_(std::move(settings)),
       store_(std::move(store)),
       tpm_cert_store_(std::move(tpm_cert_store)),
-      log_(std::move(log)) {}
+      log_(std::move(log)) {
+  if (settings_.metrics_port != 0) {
+    // Optional: a listener that cannot bind is logged, and the service runs without it.
+    try {
+      metrics_listener_ = std::make_unique<metrics::MetricsListener>(settings_.ip, settings_.metrics_port,
+                                                                     [this] { return metrics_text(); });
+      log_->info("Serving GET /metrics on plain HTTP {}:{}", settings_.ip, metrics_listener_->port());
+    } catch (const std::exception& e) {
+      log_->error("cannot start the metrics listener on {}:{}: {}", settings_.ip, settings_.metrics_port, e.what());
+    }
+  }
+}
+
+std::string RegistrarService::metrics_text() {
+  ServiceContext ctx{settings_, *store_, tpm_cert_store_, *log_, locks_, &metrics_};
+  return render_metrics(ctx);
+}
+
+std::uint16_t RegistrarService::metrics_port() const { return metrics_listener_ ? metrics_listener_->port() : 0; }
 
 http::Response RegistrarService::handle(const http::Request& req) {
   const auto start = std::chrono::steady_clock::now();
-  ServiceContext ctx{settings_, *store_, tpm_cert_store_, *log_, locks_};
+  ServiceContext ctx{settings_, *store_, tpm_cert_store_, *log_, locks_, &metrics_};
   http::Response resp;
   try {
     resp = dispatch(ctx, req);

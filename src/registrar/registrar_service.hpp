@@ -7,6 +7,8 @@
 
 #include "common/attest/ek/trust_store.hpp"
 #include "common/service/http/message.hpp"
+#include "common/service/metrics/listener.hpp"
+#include "common/service/metrics/service_metrics.hpp"
 #include "common/service/storage/registrar_store.hpp"
 #include "registrar/registrar_config.hpp"
 #include "registrar/service_context.hpp"
@@ -20,6 +22,10 @@ class RegistrarService {
   // Never throws: an unexpected exception becomes 500 with an empty body (logged).
   http::Response handle(const http::Request& req);
   const RegistrarSettings& settings() const { return settings_; }
+  // The /metrics exposition text (also served on settings.metrics_port when that is set).
+  std::string metrics_text();
+  // Port of the plain metrics listener; 0 if none.
+  std::uint16_t metrics_port() const;
 
  private:
   RegistrarSettings settings_;
@@ -27,6 +33,8 @@ class RegistrarService {
   ek::TrustStore tpm_cert_store_;
   std::shared_ptr<spdlog::logger> log_;
   AgentLocks locks_;
+  metrics::ServiceMetrics metrics_;
+  std::unique_ptr<metrics::MetricsListener> metrics_listener_;  // declared last: stops first
 };
 
 }  // namespace kl::registrar

@@ -6,6 +6,7 @@
 
 #include "common/service/http/json_response.hpp"
 #include "registrar/agents_handler.hpp"
+#include "registrar/metrics_handler.hpp"
 #include "registrar/version_handler.hpp"
 
 namespace kl::registrar {
@@ -25,6 +26,8 @@ const std::vector<Route>& route_table() {
     {"POST",   Scope::v2,          "/agents/:agent_id",           handle_register,     true,  false, "register_agent"},
     {"PUT",    Scope::v2,          "/agents/:agent_id/activate",  handle_activate,     true,  false, "activate_agent"},
     {"PUT",    Scope::v2,          "/agents/:agent_id",           handle_activate,     true,  false, "activate_agent"},
+    // Prometheus metrics (our extension): admin, like the other non-agent routes
+    {"GET",    Scope::unversioned, "/metrics",                    handle_metrics,      false, true,  "read_metrics"},
   };
   return routes;
 }
@@ -42,6 +45,13 @@ bool path_matches(const Route& r, const std::vector<std::string_view>& segs, Rou
     params.has_agent_id = true;
   }
   return true;
+}
+
+// Requests that reached a route, by action and status (keylime_http_requests_total); registrations and
+// activations are the register_agent / activate_agent answers with 200.
+http::Response counted(ServiceContext& ctx, const Route& r, http::Response resp) {
+  if (ctx.metrics) ctx.metrics->requests.inc({r.auth_action, std::to_string(resp.status)});
+  return resp;
 }
 
 }  // namespace
@@ -73,9 +83,9 @@ http::Response dispatch(ServiceContext& ctx, const http::Request& req) {
     return api::jsonapi_error(401, "Unauthorized", "Invalid authentication token");
   }
   if (match->admin && !(req.tls && req.peer && req.peer->verified))
-    return api::jsonapi_error(403, "Forbidden",
-                         std::string("Action ") + match->auth_action + " requires admin authentication (mTLS certificate)");
-  return match->handler(ctx, req, params);
+    return counted(ctx, *match, api::jsonapi_error(403, "Forbidden",
+                         std::string("Action ") + match->auth_action + " requires admin authentication (mTLS certificate)"));
+  return counted(ctx, *match, match->handler(ctx, req, params));
 }
 
 }  // namespace kl::registrar

@@ -12,6 +12,7 @@
 #include "common/service/api/strict_json.hpp"
 
 #include "common/attest/ek/trust_store.hpp"
+#include "common/service/metrics/service_metrics.hpp"
 #include "common/service/storage/registrar_store.hpp"
 #include "registrar/registrar_config.hpp"
 
@@ -28,6 +29,7 @@ struct ServiceContext {
   const ek::TrustStore& tpm_cert_store;
   spdlog::logger& log;
   AgentLocks& locks;
+  metrics::ServiceMetrics* metrics = nullptr;  // null: nothing is counted (tests of single handlers)
 };
 
 // Parameters captured from the matched route.

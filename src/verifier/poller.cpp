@@ -149,6 +149,8 @@ PollerStats Poller::stats() const {
   s.quotes_verified = verified_;
   s.quotes_failed = failed_;
   s.transport_errors = transport_errors_;
+  s.verification_seconds = verify_time_.snapshot();
+  for (const auto& [k, v] : failures_by_event_.values()) s.failures_by_event[k.empty() ? "" : k[0]] = v;
   s.lateness_10ms.resize(kLatenessBuckets);
   for (std::size_t i = 0; i < kLatenessBuckets; ++i) s.lateness_10ms[i] = lateness_[i].load(std::memory_order_relaxed);
   std::lock_guard lk(agents_mutex_);
@@ -385,6 +387,7 @@ void Poller::on_quote(const std::shared_ptr<Agent>& a, std::uint64_t gen, const 
     }
     a->stopped = true;
     ++failed_;
+    failures_by_event_.inc({a->row.last_event_id.value_or("")});
     commit(*a);
     return;
   }
@@ -401,7 +404,9 @@ void Poller::on_quote(const std::shared_ptr<Agent>& a, std::uint64_t gen, const 
                                                    {"data", "the stored ak_tpm is not a usable key"}},
                                      settings_.severity_policy);
   } else {
+    const auto verify_start = std::chrono::steady_clock::now();
     round = evaluate_quote_response(results, nonce, a->ak.get(), a->att, settings_.severity_policy);
+    verify_time_.observe(std::chrono::duration<double>(std::chrono::steady_clock::now() - verify_start).count());
   }
 
   a->att.next_ima_ml_entry = round.next_ima_ml_entry;
@@ -418,6 +423,7 @@ void Poller::on_quote(const std::shared_ptr<Agent>& a, std::uint64_t gen, const 
   if (round.failure.failed()) {
     ++failed_;
     const Event* top = round.failure.highest_severity_event();
+    failures_by_event_.inc({top ? top->event_id : std::string()});
     const bool internal = round.failure.component() == Component::internal;
     const int level = top ? top->severity_label.level : settings_.severity_policy.max_label().level;
     bool notify = false;

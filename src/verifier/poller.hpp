@@ -5,6 +5,7 @@
 #include <atomic>
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -15,6 +16,7 @@
 
 #include "common/service/http/async_client.hpp"
 #include "common/service/loop/event_loop.hpp"
+#include "common/service/metrics/histogram.hpp"
 #include "common/service/storage/verifier_store.hpp"
 #include "common/attest/quote/failure.hpp"
 #include "verifier/agent_scheduler.hpp"
@@ -30,6 +32,9 @@ struct PollerStats {
   std::vector<std::uint64_t> lateness_10ms;
   // Smallest lateness L (ms) such that fraction `q` of the polls were at most L late (bucket upper bound).
   double lateness_quantile_ms(double q) const;
+  // For /metrics: time to verify one quote response (seconds), failed rounds by their top event id.
+  metrics::HistogramSnapshot verification_seconds;
+  std::map<std::string, std::uint64_t> failures_by_event;
 };
 
 class Poller : public AgentScheduler {
@@ -88,6 +93,8 @@ class Poller : public AgentScheduler {
   std::atomic<std::uint64_t> requested_{0}, verified_{0}, failed_{0}, transport_errors_{0};
   static constexpr std::size_t kLatenessBuckets = 1001;
   std::unique_ptr<std::atomic<std::uint64_t>[]> lateness_{new std::atomic<std::uint64_t>[kLatenessBuckets]()};
+  metrics::Histogram verify_time_{metrics::Histogram::latency_bounds()};
+  metrics::LabelledCounter failures_by_event_{128};
 };
 
 }  // namespace kl::verifier

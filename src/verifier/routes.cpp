@@ -7,6 +7,7 @@
 #include "common/service/http/json_response.hpp"
 #include "verifier/agents_handler.hpp"
 #include "verifier/identity_handler.hpp"
+#include "verifier/metrics_handler.hpp"
 #include "verifier/policies_handler.hpp"
 #include "verifier/version_handler.hpp"
 
@@ -38,6 +39,8 @@ const std::vector<Route>& route_table() {
     {"PUT",    Scope::v2,          "/mbpolicies/:name",           handle_update_mb,         true,  "update_mb_policy"},
     {"DELETE", Scope::v2,          "/mbpolicies/:name",           handle_delete_mb,         true,  "delete_mb_policy"},
     {"GET",    Scope::v2,          "/verify/identity",            handle_verify_identity,   false, "verify_identity"},
+    // Prometheus metrics (our extension), admin (mTLS) like the tenant API
+    {"GET",    Scope::unversioned, "/metrics",                    handle_metrics,           true,  "read_metrics"},
   };
   return routes;
 }
@@ -119,17 +122,22 @@ http::Response dispatch(ServiceContext& ctx, const http::Request& req) {
     }
   }
   if (!match) return path_known ? http::empty_status(405, "Method Not Allowed") : http::empty_status(404, "Not Found");
+  // Requests that reached a route, by action and status (keylime_http_requests_total).
+  auto counted = [&](http::Response resp) {
+    if (ctx.metrics) ctx.metrics->requests.inc({match->auth_action, std::to_string(resp.status)});
+    return resp;
+  };
   // The tenant API is HTTPS-only (§3.1); a plain listener is only used by tests.
-  if (!match->admin) return match->handler(ctx, req, params);
+  if (!match->admin) return counted(match->handler(ctx, req, params));
 
   if (const std::string* auth = req.header("authorization"); auth && !auth->empty()) {
     if (auth->rfind("Bearer ", 0) != 0) return api::jsonapi_error(401, "Unauthorized", "Invalid Authorization header format");
     return api::jsonapi_error(401, "Unauthorized", "Invalid authentication token");
   }
   if (!(req.tls && req.peer && req.peer->verified))
-    return api::jsonapi_error(403, "Forbidden",
-                         std::string("Action ") + match->auth_action + " requires admin authentication (mTLS certificate)");
-  return match->handler(ctx, req, params);
+    return counted(api::jsonapi_error(403, "Forbidden",
+                         std::string("Action ") + match->auth_action + " requires admin authentication (mTLS certificate)"));
+  return counted(match->handler(ctx, req, params));
 }
 
 }  // namespace kl::verifier

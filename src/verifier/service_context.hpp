@@ -6,6 +6,7 @@
 
 #include "common/service/api/agent_locks.hpp"
 
+#include "common/service/metrics/service_metrics.hpp"
 #include "common/service/storage/verifier_store.hpp"
 #include <array>
 #include <functional>
@@ -25,6 +26,7 @@ struct ServiceContext {
   AgentLocks& locks;
   AgentScheduler* scheduler;          // null: nothing is polled (tests of the API alone)
   const RegistrarLookupFn& registrar; // empty: the tenant's ak_tpm / mtls_cert are taken as sent
+  metrics::ServiceMetrics* metrics = nullptr;  // null: nothing is counted
 };
 
 struct RouteParams {

@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include "common/service/config/known_keys.hpp"
+#include "common/service/storage/database_url.hpp"
 
 namespace kl::verifier {
 
@@ -83,7 +84,11 @@ std::filesystem::path under(const std::filesystem::path& base, const std::string
 }  // namespace
 
 const std::set<std::string>& known_verifier_keys() {
-  static const std::set<std::string> keys = config::key_names(config::verifier_defaults());
+  static const std::set<std::string> keys = [] {
+    auto k = config::key_names(config::verifier_defaults());
+    k.insert("metrics_port");  // ours: plain-HTTP /metrics listener, 0 = none
+    return k;
+  }();
   return keys;
 }
 
@@ -157,6 +162,24 @@ VerifierSettings load_settings(const config::Config& c, const std::map<std::stri
 
   s.database_url = get(c, "database_url");
   if (s.database_url.empty()) bad_value(kSection, "database_url", "", "'sqlite' or a database URL");
+  try {
+    s.database_url = storage::with_pool_size(s.database_url, get(c, "database_pool_sz_ovfl"));
+  } catch (const std::exception&) {
+    bad_value(kSection, "database_pool_sz_ovfl", get(c, "database_pool_sz_ovfl"), "'<pool size>,<overflow>'");
+  }
+  {
+    const std::string mp = trim(c.get(kSection, "metrics_port", "0"));
+    try {
+      size_t used = 0;
+      const long long n = std::stoll(mp, &used);
+      if (used != mp.size()) throw std::invalid_argument(mp);
+      s.metrics_port = port_value(kSection, "metrics_port", n);
+    } catch (const config::ConfigError&) {
+      throw;
+    } catch (const std::exception&) {
+      bad_value(kSection, "metrics_port", mp, "a TCP port number (0-65535)");
+    }
+  }
 
   const long long num_workers = get_int(c, "num_workers");
   const long long max_workers = get_int(c, "max_workers");

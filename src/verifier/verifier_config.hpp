@@ -45,7 +45,11 @@ struct VerifierSettings {
   std::vector<std::filesystem::path> trusted_server_ca;   // registrar / agent CAs; empty + server_ca_all: no check
   bool server_ca_all = false;
 
+  // With database_pool_sz_ovfl folded in as "?pool_size=N" for a PostgreSQL URL (storage/database_url.hpp).
   std::string database_url = "sqlite";
+  // Our extension ([verifier] metrics_port): a plain-HTTP listener on `ip` serving only GET /metrics;
+  // 0 (the default) = none (/metrics is then only on the TLS port, with mTLS).
+  std::uint16_t metrics_port = 0;
   unsigned worker_threads = 2;    // verification workers, from num_workers (0 = cores) capped by max_workers
   bool exponential_backoff = true;
   double retry_interval = 2.0;    // seconds

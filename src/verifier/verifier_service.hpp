@@ -6,6 +6,8 @@
 #include <spdlog/spdlog.h>
 
 #include "common/service/http/message.hpp"
+#include "common/service/metrics/listener.hpp"
+#include "common/service/metrics/service_metrics.hpp"
 #include "common/service/storage/verifier_store.hpp"
 #include "verifier/agent_scheduler.hpp"
 #include "verifier/registrar_client.hpp"
@@ -21,6 +23,9 @@ class VerifierService {
                   RegistrarLookupFn registrar, std::shared_ptr<spdlog::logger> log);
   // Never throws: an unexpected exception becomes 500 with an empty body (logged).
   http::Response handle(const http::Request& req);
+  // The /metrics exposition text (also served on settings.metrics_port when that is set).
+  std::string metrics_text();
+  std::uint16_t metrics_port() const;  // of the plain metrics listener; 0 if none
 
  private:
   const VerifierSettings& settings_;
@@ -29,6 +34,8 @@ class VerifierService {
   RegistrarLookupFn registrar_;
   std::shared_ptr<spdlog::logger> log_;
   AgentLocks locks_;
+  metrics::ServiceMetrics metrics_;
+  std::unique_ptr<metrics::MetricsListener> metrics_listener_;  // declared last: stops first
 };
 
 }  // namespace kl::verifier

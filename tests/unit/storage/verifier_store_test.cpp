@@ -4,8 +4,11 @@
 
 #include "common/service/storage/verifier_store.hpp"
 #include "support/temp_dir.hpp"
+#include "test_backend.hpp"
 
 using namespace kl::storage;
+using storage_test::storage_backends;
+using storage_test::TestDb;
 namespace fs = std::filesystem;
 
 namespace {
@@ -129,9 +132,38 @@ TEST_CASE("verifier store: fresh database matches upstream's schema", "[storage]
   CHECK(q(t.path() / "cv_data.sqlite", "SELECT version_num FROM alembic_version_cloud_verifier") == "a59cc9366774");
 }
 
+TEST_CASE("verifier store: fresh PostgreSQL database has upstream's tables and types", "[storage]") {
+  if (kl::testing::pg_skipped()) return;
+  TestDb db("postgresql", "");
+  open_verifier_store(db.url(), "/k");
+  CHECK(db.query("SELECT version_num FROM alembic_version_cloud_verifier") == "a59cc9366774");
+  CHECK(db.query("SELECT string_agg(table_name, ',' ORDER BY table_name) FROM information_schema.tables "
+                 "WHERE table_schema = 'public'") ==
+        "alembic_version_cloud_verifier,allowlists,attestations,evidence_items,mbpolicies,sessions,verifiermain");
+  auto type_of = [&](const std::string& table, const std::string& col) {
+    return db.query("SELECT data_type || coalesce('(' || character_maximum_length || ')', '') || is_nullable "
+                    "FROM information_schema.columns WHERE table_name = '" + table + "' AND column_name = '" + col + "'");
+  };
+  CHECK(type_of("verifiermain", "agent_id") == "character varying(80)NO");
+  CHECK(type_of("verifiermain", "pcr10") == "byteaYES");
+  CHECK(type_of("verifiermain", "accept_attestations") == "booleanNO");
+  CHECK(type_of("verifiermain", "tpm_policy") == "textYES");
+  CHECK(type_of("verifiermain", "mtls_cert") == "character varying(2084)YES");
+  CHECK(type_of("verifiermain", "boottime") == "integerYES");
+  CHECK(type_of("allowlists", "id") == "integerNO");
+  CHECK(type_of("allowlists", "checksum") == "character varying(128)YES");
+  CHECK(type_of("sessions", "nonce") == "byteaYES");
+  CHECK(db.query("SELECT count(*) FROM information_schema.columns WHERE table_name = 'verifiermain'") == "38");
+  CHECK(db.query("SELECT string_agg(conname, ',' ORDER BY conname) FROM pg_constraint "
+                 "WHERE conrelid = 'verifiermain'::regclass AND contype = 'f'") ==
+        "fk_verifiermain_allowlists,fk_verifiermain_mbpolicies");
+  CHECK(db.query("SELECT count(*) FROM pg_indexes WHERE indexname IN ('ix_allowlists_checksum', 'ix_sessions_agent_id')") == "2");
+}
+
 TEST_CASE("verifier store: agents and policies round trip", "[storage]") {
-  kl::testing::TempDir t;
-  auto store = open_verifier_store("sqlite:///" + (t.path() / "cv.sqlite").string(), t.path());
+  TestDb db(GENERATE(from_range(storage_backends())), "cv.sqlite");
+  INFO("backend " << db.backend());
+  auto store = open_verifier_store(db.url(), db.dir());
 
   RuntimePolicy rp;
   rp.name = "a1";
@@ -147,8 +179,12 @@ TEST_CASE("verifier store: agents and policies round trip", "[storage]") {
   CHECK(store->find_runtime_policy_by_id(*stored.ima_policy_id)->name == "a1");
   CHECK(store->find_mb_policy_by_id(*stored.mb_policy_id)->name == "a1");
   CHECK(store->find_agent("a1") == stored);
-  CHECK(q(t.path() / "cv.sqlite", "SELECT typeof(pcr10) || typeof(accept_attestations) || accept_attestations || "
-                                  "typeof(severity_level) FROM verifiermain") == "blobinteger1null");
+  if (db.is_pg())
+    CHECK(db.query("SELECT encode(pcr10, 'hex') || ':' || accept_attestations::text || ':' || "
+                   "(severity_level IS NULL)::text FROM verifiermain") == "0001ff00:true:true");
+  else
+    CHECK(db.query("SELECT typeof(pcr10) || typeof(accept_attestations) || accept_attestations || "
+                   "typeof(severity_level) FROM verifiermain") == "blobinteger1null");
 
   SECTION("duplicates roll the whole add back") {
     RuntimePolicy rp2 = rp;
@@ -184,6 +220,22 @@ TEST_CASE("verifier store: agents and policies round trip", "[storage]") {
     CHECK(store->list_agent_ids("other") == std::vector<std::string>{"a2"});
     CHECK(store->load_agents("default").size() == 1);
     CHECK(store->load_agents(std::nullopt).size() == 2);
+    using Counts = std::vector<std::pair<int, std::size_t>>;
+    CHECK(store->count_by_state(std::nullopt) == Counts{{1, 1}, {3, 1}});
+    CHECK(store->count_by_state("other") == Counts{{1, 1}});
+    CHECK(store->count_by_state("nobody").empty());
+  }
+  SECTION("a batch with a dangling policy id is refused whole") {
+    auto a1 = *store->find_agent("a1");
+    auto bad = a1;
+    a1.attestation_count = 99;
+    bad.agent_id = "a1";
+    bad.ima_policy_id = 4242;
+    CHECK_THROWS_AS(store->update_agents({a1, bad}), StorageError);
+    CHECK(store->find_agent("a1") == stored);
+    // The store is still usable afterwards (the connection / transaction was cleaned up).
+    CHECK(store->update_agents({a1}) == 1);
+    CHECK(store->find_agent("a1")->attestation_count == std::optional<long long>(99));
   }
   SECTION("policy CRUD by name") {
     RuntimePolicy p;
@@ -221,7 +273,7 @@ TEST_CASE("verifier store: agents and policies round trip", "[storage]") {
   }
   SECTION("reopen keeps everything") {
     store.reset();
-    auto again = open_verifier_store("sqlite:///" + (t.path() / "cv.sqlite").string(), t.path());
+    auto again = open_verifier_store(db.url(), db.dir());
     CHECK(again->find_agent("a1") == stored);
     CHECK(again->find_runtime_policy("a1")->ima_policy == rp.ima_policy);
   }

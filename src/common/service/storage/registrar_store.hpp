@@ -10,6 +10,8 @@
 #include <string>
 #include <vector>
 
+#include "common/service/storage/store_stats.hpp"
+
 namespace kl::storage {
 
 // One row of upstream's `registrarmain`, in the DB's own encodings (spec §8.1): binary fields are base64 text,
@@ -45,11 +47,21 @@ class RegistrarStore {
   virtual bool set_active(const std::string& agent_id, bool active) = 0;
   // Delete only if it is still inactive (used on a failed activation); true if deleted.
   virtual bool remove_if_inactive(const std::string& agent_id) = 0;
+  // Backend, pool and latency figures for /metrics (stores opened by open_registrar_store report them).
+  virtual StoreStats stats() const { return {}; }
 };
 
-// database_url as upstream: "sqlite" -> <keylime_dir>/reg_data.sqlite; "sqlite:////abs/path.sqlite" also accepted;
-// postgresql://... -> StorageError("PostgreSQL backend not built") for now (a later issue adds it).
+struct StoreOptions {
+  // PostgreSQL: connections in the process's pool, shared by all threads ([registrar|verifier]
+  // database_pool_sz_ovfl, first number; see pool_size_from_config). Unused by SQLite (one connection).
+  std::size_t pool_size = 5;
+};
+
+// database_url as upstream (see resolve_database_url): "sqlite" -> <keylime_dir>/reg_data.sqlite,
+// "sqlite:////abs/path.sqlite", or "postgresql://user:pass@host:port/db" (StorageError if this build has no
+// PostgreSQL backend, or the server cannot be reached / the schema is too old).
 std::unique_ptr<RegistrarStore> open_registrar_store(const std::string& database_url,
-                                                     const std::filesystem::path& keylime_dir);
+                                                     const std::filesystem::path& keylime_dir,
+                                                     const StoreOptions& options = {});
 
 }  // namespace kl::storage

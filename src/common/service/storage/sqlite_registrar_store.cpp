@@ -1,7 +1,7 @@
 // SQLite backend of RegistrarStore over upstream's `registrarmain` table.
 #include <mutex>
 
-#include "common/service/storage/database_url.hpp"
+#include "common/service/storage/backends.hpp"
 #include "common/service/storage/registrar_store.hpp"
 #include "common/service/storage/sqlite_db.hpp"
 
@@ -190,9 +190,8 @@ class SqliteRegistrarStore final : public RegistrarStore {
 
 }  // namespace
 
-std::unique_ptr<RegistrarStore> open_registrar_store(const std::string& database_url,
-                                                     const std::filesystem::path& keylime_dir) {
-  return std::make_unique<SqliteRegistrarStore>(sqlite_path_from_url(database_url, keylime_dir, "reg_data.sqlite"));
+std::unique_ptr<RegistrarStore> make_sqlite_registrar_store(const std::filesystem::path& file) {
+  return std::make_unique<SqliteRegistrarStore>(file);
 }
 
 }  // namespace kl::storage

@@ -2,8 +2,9 @@
 #include <mutex>
 #include <variant>
 
-#include "common/service/storage/database_url.hpp"
+#include "common/service/storage/backends.hpp"
 #include "common/service/storage/sqlite_db.hpp"
+#include "common/service/storage/verifier_columns.hpp"
 #include "common/service/storage/verifier_store.hpp"
 
 namespace kl::storage {
@@ -160,62 +161,7 @@ const SchemaObject kSchema[] = {
         ")"},
 };
 
-// verifiermain columns <-> VerifierAgent members, in one table so SELECT, INSERT and UPDATE cannot drift.
-using Field = std::variant<std::string VerifierAgent::*, std::optional<std::string> VerifierAgent::*,
-                           std::optional<int> VerifierAgent::*, std::optional<long long> VerifierAgent::*,
-                           std::optional<Bytes> VerifierAgent::*, bool VerifierAgent::*>;
-struct Column {
-  const char* name;  // quoted where SQL needs it
-  Field field;
-};
-const Column kAgentColumns[] = {
-    {"agent_id", &VerifierAgent::agent_id},
-    {"v", &VerifierAgent::v},
-    {"ip", &VerifierAgent::ip},
-    {"port", &VerifierAgent::port},
-    {"operational_state", &VerifierAgent::operational_state},
-    {"public_key", &VerifierAgent::public_key},
-    {"tpm_policy", &VerifierAgent::tpm_policy},
-    {"meta_data", &VerifierAgent::meta_data},
-    {"revocation_key", &VerifierAgent::revocation_key},
-    {"tpm_version", &VerifierAgent::tpm_version},
-    {"accept_tpm_hash_algs", &VerifierAgent::accept_tpm_hash_algs},
-    {"accept_tpm_encryption_algs", &VerifierAgent::accept_tpm_encryption_algs},
-    {"accept_tpm_signing_algs", &VerifierAgent::accept_tpm_signing_algs},
-    {"hash_alg", &VerifierAgent::hash_alg},
-    {"enc_alg", &VerifierAgent::enc_alg},
-    {"sign_alg", &VerifierAgent::sign_alg},
-    {"ima_sign_verification_keys", &VerifierAgent::ima_sign_verification_keys},
-    {"verifier_id", &VerifierAgent::verifier_id},
-    {"verifier_ip", &VerifierAgent::verifier_ip},
-    {"verifier_port", &VerifierAgent::verifier_port},
-    {"boottime", &VerifierAgent::boottime},
-    {"ima_pcrs", &VerifierAgent::ima_pcrs},
-    {"pcr10", &VerifierAgent::pcr10},
-    {"next_ima_ml_entry", &VerifierAgent::next_ima_ml_entry},
-    {"severity_level", &VerifierAgent::severity_level},
-    {"last_event_id", &VerifierAgent::last_event_id},
-    {"learned_ima_keyrings", &VerifierAgent::learned_ima_keyrings},
-    {"supported_version", &VerifierAgent::supported_version},
-    {"ak_tpm", &VerifierAgent::ak_tpm},
-    {"mtls_cert", &VerifierAgent::mtls_cert},
-    {"attestation_count", &VerifierAgent::attestation_count},
-    {"ima_policy_id", &VerifierAgent::ima_policy_id},
-    {"tpm_clockinfo", &VerifierAgent::tpm_clockinfo},
-    {"last_received_quote", &VerifierAgent::last_received_quote},
-    {"last_successful_attestation", &VerifierAgent::last_successful_attestation},
-    {"mb_policy_id", &VerifierAgent::mb_policy_id},
-    {"accept_attestations", &VerifierAgent::accept_attestations},
-    {"consecutive_attestation_failures", &VerifierAgent::consecutive_attestation_failures},
-};
-constexpr int kNumAgentColumns = static_cast<int>(std::size(kAgentColumns));
-
-template <class... Ts>
-struct overloaded : Ts... {
-  using Ts::operator()...;
-};
-template <class... Ts>
-overloaded(Ts...) -> overloaded<Ts...>;
+using namespace verifier_columns;
 
 void bind_column(Statement& s, int idx, const VerifierAgent& a, const Field& f) {
   std::visit(overloaded{
@@ -250,12 +196,6 @@ void read_column(const Statement& s, int col, VerifierAgent& a, const Field& f) 
                  [&](bool VerifierAgent::*m) { a.*m = s.column_int(col).value_or(1) != 0; },
              },
              f);
-}
-
-std::string column_list() {
-  std::string out;
-  for (const auto& c : kAgentColumns) out += std::string(out.empty() ? "" : ", ") + c.name;
-  return out;
 }
 
 const std::string& select_agents_sql() {
@@ -389,6 +329,17 @@ class SqliteVerifierStore final : public VerifierStore {
         agent_id);
     tx.commit();
     return existed;
+  }
+
+  std::vector<std::pair<int, std::size_t>> count_by_state(const std::optional<std::string>& verifier_id) override {
+    std::lock_guard lk(db_.mutex());
+    std::vector<std::pair<int, std::size_t>> out;
+    auto s = db_.prepare("SELECT ifnull(operational_state, -1), count(*) FROM verifiermain "
+                         "WHERE ?1 IS NULL OR verifier_id = ?1 GROUP BY 1 ORDER BY 1");
+    s->bind_text(1, verifier_id);
+    while (s->step())
+      out.emplace_back(static_cast<int>(s->column_int(0).value_or(-1)), static_cast<std::size_t>(s->column_int(1).value_or(0)));
+    return out;
   }
 
   std::optional<RuntimePolicy> find_runtime_policy(const std::string& name) override {
@@ -581,9 +532,8 @@ class SqliteVerifierStore final : public VerifierStore {
 
 }  // namespace
 
-std::unique_ptr<VerifierStore> open_verifier_store(const std::string& database_url,
-                                                   const std::filesystem::path& keylime_dir) {
-  return std::make_unique<SqliteVerifierStore>(sqlite_path_from_url(database_url, keylime_dir, "cv_data.sqlite"));
+std::unique_ptr<VerifierStore> make_sqlite_verifier_store(const std::filesystem::path& file) {
+  return std::make_unique<SqliteVerifierStore>(file);
 }
 
 }  // namespace kl::storage

@@ -4,10 +4,12 @@
 #pragma once
 
 #include <filesystem>
+#include <map>
 #include <memory>
 #include <optional>
 #include <stdexcept>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "common/attest/crypto/bytes.hpp"
@@ -113,10 +115,20 @@ class VerifierStore {
   virtual long long insert_mb_policy(const MbPolicy& p) = 0;
   virtual bool update_mb_policy(const MbPolicy& p) = 0;
   virtual bool remove_mb_policy(const std::string& name) = 0;
+
+  // Agents per operational_state (NULL state counted as -1), of one verifier_id or all.
+  virtual std::vector<std::pair<int, std::size_t>> count_by_state(const std::optional<std::string>& verifier_id) {
+    std::map<int, std::size_t> m;
+    for (const auto& a : load_agents(verifier_id)) ++m[a.operational_state.value_or(-1)];
+    return {m.begin(), m.end()};
+  }
+  // Backend, pool and latency figures for /metrics (stores opened by open_verifier_store report them).
+  virtual StoreStats stats() const { return {}; }
 };
 
 // "sqlite" -> <keylime_dir>/cv_data.sqlite; other URLs as open_registrar_store().
 std::unique_ptr<VerifierStore> open_verifier_store(const std::string& database_url,
-                                                   const std::filesystem::path& keylime_dir);
+                                                   const std::filesystem::path& keylime_dir,
+                                                   const StoreOptions& options = {});
 
 }  // namespace kl::storage
