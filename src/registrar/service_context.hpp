@@ -14,6 +14,7 @@
 #include "common/attest/ek/trust_store.hpp"
 #include "common/service/storage/registrar_store.hpp"
 #include "registrar/registrar_config.hpp"
+#include "registrar/surrogate_check.hpp"
 
 namespace kl::registrar {
 
@@ -28,6 +29,7 @@ struct ServiceContext {
   const ek::TrustStore& tpm_cert_store;
   spdlog::logger& log;
   AgentLocks& locks;
+  const SurrogateVerifier* surrogates = nullptr;   // EK-certificate surrogate checks (nullptr: refused)
 };
 
 // Parameters captured from the matched route.
