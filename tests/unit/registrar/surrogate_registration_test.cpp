@@ -15,7 +15,9 @@
 #include "agent/registration.hpp"
 #include "agent/software_agent.hpp"
 #include "common/attest/azure/hcl_report.hpp"
+#include "common/attest/crypto/digest.hpp"
 #include "common/attest/snp/cert_source.hpp"
+#include "common/attest/snp/cert_table.hpp"
 #include "common/attest/snp/policy.hpp"
 #include "common/attest/snp/report.hpp"
 #include "common/attest/tpm/public_area.hpp"
@@ -61,15 +63,21 @@ void store_amd_milan(const fs::path& store) {
   snptest::write_file(store / "Milan" / "asvk.pem", vector_file("amd-roots/milan_vlek_ask.pem"));
 }
 
-// A registrar service on a real SQLite file, with surrogate checks configured as `tweak` says.
+enum class Roots { test, amd };
+
+// A registrar service on a real SQLite file, with surrogate checks configured as `prepare` says. The ARKs are read
+// when the service starts: `roots` says which are in the store by then (leaves and CRLs may be added later).
 struct SnpRegistrar {
   testing::TempDir dir;
   fs::path store = dir.path() / "snp_cert_store";
   std::unique_ptr<RegistrarService> service;
 
   explicit SnpRegistrar(const std::function<void(SurrogateSettings&)>& prepare = {},
-                        std::optional<std::chrono::system_clock::time_point> clock = std::nullopt) {
+                        std::optional<std::chrono::system_clock::time_point> clock = std::nullopt,
+                        Roots roots = Roots::test) {
     fs::create_directories(store);
+    if (roots == Roots::test) snptest::write_store(snptest::test_chain(), store);
+    else store_amd_milan(store);
     registrar::RegistrarSettings s;
     s.ek_cert_chain_check = registrar::EkChainCheck::off;
     s.surrogates.cert_store = store;
@@ -149,7 +157,6 @@ struct SyntheticChip {
   Bytes chip;
   snptest::TestLeaf vcek;
   SyntheticChip(const fs::path& store, std::uint8_t seed, snptest::LeafSpec spec = {}) : chip(snptest::chip_id_of(seed)) {
-    snptest::write_store(snptest::test_chain(), store);
     spec.hw_id = chip;
     vcek = snptest::make_leaf(snptest::test_chain(), spec);
     snp::LeafQuery q{snp::Product::milan, snp::VekKind::vcek, chip, spec.tcb};
@@ -414,8 +421,7 @@ TEST_CASE("MANIFEST vectors through registration: genuine Milan, tampered, debug
   const Bytes virtee = vector_file("milan-virtee/report_milan.bin");
   const Bytes gosev = vector_file("milan-gosevguest/attestation.bin");
 
-  SnpRegistrar reg([](SurrogateSettings& s) { s.extra_ark_pins.clear(); });
-  store_amd_milan(reg.store);
+  SnpRegistrar reg([](SurrogateSettings& s) { s.extra_ark_pins.clear(); }, std::nullopt, Roots::amd);
   store_vcek(reg.store, virtee, vector_file("milan-virtee/vcek_milan.der"));
   store_vcek(reg.store, gosev, vector_file("milan-gosevguest/vcek.der"));
 
@@ -433,14 +439,12 @@ TEST_CASE("MANIFEST vectors through registration: genuine Milan, tampered, debug
   CHECK(g["results"]["failed_checks"] == nlohmann::json::array({"ERR_EK_BINDING", "ERR_POLICY_DEBUG"}));
 
   // The gosevguest VCEK where the virtee report's VCEK should be: TCB and hwID differ.
-  SnpRegistrar wrong([](SurrogateSettings& s) { s.extra_ark_pins.clear(); });
-  store_amd_milan(wrong.store);
+  SnpRegistrar wrong([](SurrogateSettings& s) { s.extra_ark_pins.clear(); }, std::nullopt, Roots::amd);
   store_vcek(wrong.store, virtee, vector_file("milan-gosevguest/vcek.der"));
   expect_refused(wrong, body_with_ekcert(agent, virtee, "snp-agent"), "ERR_VEK_MISMATCH");
 
   // No VCEK in the store, KDS off: unavailable offline.
-  SnpRegistrar empty([](SurrogateSettings& s) { s.extra_ark_pins.clear(); });
-  store_amd_milan(empty.store);
+  SnpRegistrar empty([](SurrogateSettings& s) { s.extra_ark_pins.clear(); }, std::nullopt, Roots::amd);
   expect_refused(empty, body_with_ekcert(agent, virtee, "snp-agent"), "ERR_VEK_UNAVAILABLE");
 
   // The test ARK is refused when only AMD's ARKs are pinned.
@@ -454,14 +458,12 @@ TEST_CASE("MANIFEST vector: AWS v3 report signed by an (expired) VLEK", "[snp][r
   const Bytes aws = vector_file("aws-vlek-milan-v3/report.bin");
   auto prepare = [](SurrogateSettings& s) { s.extra_ark_pins.clear(); };
   {
-    SnpRegistrar reg(prepare);
-    store_amd_milan(reg.store);
+    SnpRegistrar reg(prepare, std::nullopt, Roots::amd);
     snptest::write_file(reg.store / "vlek" / "Milan" / "aws.pem", vector_file("aws-vlek-milan-v3/vlek.pem"));
     expect_refused(reg, body_with_ekcert(agent, aws, "snp-agent"), "ERR_CERT_EXPIRED");
   }
   // Checked while the VLEK was valid: signature verifies; binding fails and provisional firmware is listed.
-  SnpRegistrar then(prepare, std::chrono::system_clock::from_time_t(1748736000));   // 2025-06-01
-  store_amd_milan(then.store);
+  SnpRegistrar then(prepare, std::chrono::system_clock::from_time_t(1748736000), Roots::amd);   // 2025-06-01
   snptest::write_file(then.store / "vlek" / "Milan" / "aws.pem", vector_file("aws-vlek-milan-v3/vlek.pem"));
   expect_refused(then, body_with_ekcert(agent, aws, "snp-agent"), "ERR_EK_BINDING");
   auto j = json_of(then.post("snp-agent", body_with_ekcert(agent, aws, "snp-agent")));
@@ -474,8 +476,7 @@ TEST_CASE("MANIFEST vectors: Azure HCL reports in ekcert or azure_hcl_report", "
   const Bytes kinvolk = vector_file("azure-kinvolk/hcl-report-snp.bin");
   auto prepare = [](SurrogateSettings& s) { s.extra_ark_pins.clear(); };
 
-  SnpRegistrar reg(prepare);
-  store_amd_milan(reg.store);
+  SnpRegistrar reg(prepare, std::nullopt, Roots::amd);
   store_vcek(reg.store, ByteView(constellation).subspan(32), vector_file("azure-constellation/vcek.der"));
   store_vcek(reg.store, ByteView(kinvolk).subspan(32), first_cert_der(vector_file("azure-kinvolk/certs_vcek_ask_ark_unrelated_chip.pem")));
 
@@ -489,11 +490,12 @@ TEST_CASE("MANIFEST vectors: Azure HCL reports in ekcert or azure_hcl_report", "
   expect_refused(reg, body_with_ekcert(agent, kinvolk, "azure-agent"), "ERR_VEK_MISMATCH", "azure-agent");
 
   // With azure_allow_missing_hcl_ek the Azure AK (HCLAkPub) must then be a key of the registration.
-  SnpRegistrar lenient([&](SurrogateSettings& s) {
-    prepare(s);
-    s.azure_allow_missing_ek = true;
-  });
-  store_amd_milan(lenient.store);
+  SnpRegistrar lenient(
+      [&](SurrogateSettings& s) {
+        prepare(s);
+        s.azure_allow_missing_ek = true;
+      },
+      std::nullopt, Roots::amd);
   store_vcek(lenient.store, ByteView(constellation).subspan(32), vector_file("azure-constellation/vcek.der"));
   expect_refused(lenient, testing::registration_body(agent, o), "ERR_AK_BINDING", "azure-agent");
 
