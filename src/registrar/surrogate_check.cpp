@@ -145,7 +145,8 @@ SurrogateOutcome SurrogateVerifier::check_hcl(ByteView hcl, ByteView ek_tpm, Byt
   nlohmann::json ak_bound = nullptr;
   if (!aik_tpm.empty() && azure::check_hcl_ak(*res.claims, aik_tpm).ok()) ak_bound = "aik_tpm";
   else if (!iak_tpm.empty() && azure::check_hcl_ak(*res.claims, iak_tpm).ok()) ak_bound = "iak_tpm";
-  const bool ek_bound = res.claims->ek_pub.has_value();
+  // verify_hcl_report compared HCLEkPub with ek_tpm (when there is one).
+  const bool ek_bound = res.claims->ek_pub.has_value() && !ek_tpm.empty();
   if (!ek_bound && ak_bound.is_null())
     return failed(SnpVerdict::fail(SnpError::ak_binding,
                                    "the HCL runtime claims carry no HCLEkPub, and HCLAkPub is neither aik_tpm nor "

@@ -240,10 +240,13 @@ TEST_CASE("MANIFEST vectors over HTTP with the AMD roots pinned as shipped", "[s
 
 namespace {
 
-template <class T>
-void fill2b(T& out, kl::ByteView b) {
+void fill2b(TPM2B_DATA& out, kl::ByteView b) {
   out.size = static_cast<UINT16>(b.size());
   std::copy(b.begin(), b.end(), out.buffer);
+}
+void fill2b(TPM2B_NAME& out, kl::ByteView b) {
+  out.size = static_cast<UINT16>(b.size());
+  std::copy(b.begin(), b.end(), out.name);
 }
 
 // TPM2_Certify(AK) signed by `iak`, qualifying data SHA-256(agent id): the iak_attest / iak_sign pair.
@@ -318,5 +321,52 @@ TEST_CASE("Azure-style AK certificate as IAK (no EK certificate, no IDevID) regi
   body["iak_sign"] = kl::base64_encode(sig2);
   const std::string before = reg.dump_db();
   CHECK(client.request("POST", "/v2.6/agents/azure-cvm-agent-2", body.dump()).status == 400);
+  CHECK(reg.dump_db() == before);
+}
+
+TEST_CASE("kl_test_agent register --snp-vcek-key: the swtpm agent acts as an SVSM-vTPM", "[snp][cli]") {
+  const fs::path exe = fs::path(KL_BINARY_DIR) / "tests" / "kl_test_agent";
+  if (!fs::exists(exe)) {
+    WARN("kl_test_agent not built (cmake --build ... --target kl_test_agent): skipped");
+    return;
+  }
+  kl::testing::TempDir dir;
+  const fs::path store = dir.path() / "snp_cert_store";
+  snptest::write_store(snptest::test_chain(), store);
+  const Chip chip = add_chip(store, 40);
+  const fs::path key = dir.path() / "vcek-key.pem";
+  std::ofstream(key) << snptest::private_key_pem(chip.vcek.key.get());
+
+  regitest::RegistrarOptions ro;
+  ro.extra_config = "snp_cert_store = " + store.string() + "\nsnp_additional_ark_sha256 = " +
+                    snptest::test_chain().ark_sha256 + "\n";
+  RunningRegistrar reg(ro);
+  const std::string registrar = "127.0.0.1:" + std::to_string(reg.port());
+  std::unique_ptr<Swtpm> tpm;
+  std::vector<std::string> identity = {"--software"};
+  if (Swtpm::available()) {
+    tpm = std::make_unique<Swtpm>();
+    identity = {"--tcti", tpm->tcti()};
+  }
+  auto run = [&](const std::string& uuid, const std::string& vmpl) {
+    std::vector<std::string> argv = {exe.string(), "register", "--registrar", registrar, "--uuid", uuid,
+                                     "--snp-vcek-key", key.string(), "--snp-chip-id", kl::hex_encode(chip.id),
+                                     "--snp-vmpl", vmpl};
+    argv.insert(argv.end(), identity.begin(), identity.end());
+    return run_command(argv);
+  };
+  const auto ok = run("cli-svsm", "0");
+  INFO(ok.output);
+  INFO(reg.log());
+  CHECK(ok.status == 0);
+  CHECK(nlohmann::json::parse(ok.output)["activate_status"] == 200);
+
+  const std::string before = reg.dump_db();
+  const auto bad = run("cli-svsm-vmpl1", "1");
+  INFO(bad.output);
+  CHECK(bad.status == 1);
+  const auto j = nlohmann::json::parse(bad.output);
+  CHECK(j["register_status"] == 400);
+  CHECK(j["register_reply"]["results"]["error"] == "ERR_VMPL");
   CHECK(reg.dump_db() == before);
 }

@@ -3,6 +3,7 @@
 // the synthetic AMD chain (tests/support/snp_chain.hpp) that bind the agent's EK, up to activation.
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <chrono>
 #include <filesystem>
 #include <fstream>
@@ -572,4 +573,109 @@ TEST_CASE("registrar config: snp_* keys", "[snp][registrar][config]") {
   // Every shipped policy file loads.
   for (const auto& f : fs::directory_iterator(fs::path(KL_SOURCE_DIR) / "policies" / "snp"))
     if (f.path().extension() == ".json") CHECK_NOTHROW(snp::load_policy_file(f.path()));
+}
+
+namespace {
+
+std::string b64url(ByteView b) {
+  std::string s = base64_encode(b);
+  for (char& c : s) c = c == '+' ? '-' : c == '/' ? '_' : c;
+  while (!s.empty() && s.back() == '=') s.pop_back();
+  return s;
+}
+
+nlohmann::json rsa_jwk(const std::string& kid, ByteView tpm2b) {
+  auto area = tpm::parse_tpm2b_public(tpm2b);
+  const auto& u = area.tpmt.unique.rsa;
+  return {{"kid", kid}, {"kty", "RSA"}, {"key_ops", {"encrypt"}}, {"e", "AQAB"}, {"n", b64url(ByteView(u.buffer, u.size))}};
+}
+
+void put32(Bytes& b, std::size_t off, std::uint32_t v) {
+  for (int i = 0; i < 4; ++i) b[off + i] = static_cast<std::uint8_t>(v >> (8 * i));
+}
+
+// An Azure HCL report as the paravisor builds it (layout of spec §7.2), around a report signed by the synthetic
+// chip whose REPORT_DATA is SHA-256(claims) || 32 zero bytes.
+Bytes synthetic_hcl(const SyntheticChip& chip, const nlohmann::json& claims_json, std::uint32_t vmpl = 0) {
+  const std::string claims = claims_json.dump();
+  snptest::ReportSpec s = chip.spec();
+  s.vmpl = vmpl;
+  s.report_data = crypto::digest(crypto::HashAlg::sha256, as_bytes(claims));
+  s.report_data.resize(64, 0);
+  Bytes report = snptest::build_report(s);
+  snptest::sign_report(report, chip.vcek.key.get());
+  Bytes blob(1236, 0);
+  put32(blob, 0, azure::kHclSignature);
+  put32(blob, 4, 1);
+  put32(blob, 8, static_cast<std::uint32_t>(1236 + claims.size()));
+  put32(blob, 12, 2);
+  std::copy(report.begin(), report.end(), blob.begin() + 32);
+  put32(blob, 1216, static_cast<std::uint32_t>(20 + claims.size()));
+  put32(blob, 1220, 1);
+  put32(blob, 1224, 2);
+  put32(blob, 1228, 1);
+  put32(blob, 1232, static_cast<std::uint32_t>(claims.size()));
+  blob.insert(blob.end(), claims.begin(), claims.end());
+  blob.resize(2048, 0);   // NV indexes are read whole
+  return blob;
+}
+
+}  // namespace
+
+TEST_CASE("Azure HCL report with HCLEkPub bound to the agent's EK: register and activate; negatives named",
+          "[snp][azure][registrar]") {
+  SnpRegistrar reg;
+  SyntheticChip chip(reg.store, 50);
+  testing::SoftwareAgent agent(testing::SoftwareAgent::EkAlg::rsa2048);
+  const nlohmann::json claims = {
+      {"keys", {rsa_jwk("HCLAkPub", agent.ak_tpm2b_public()), rsa_jwk("HCLEkPub", agent.ek_tpm2b_public())}},
+      {"vm-configuration", {{"secure-boot", true}, {"tpm-enabled", true}, {"vmUniqueId", "0F6C2A5E-TEST"}}}};
+  const Bytes hcl = synthetic_hcl(chip, claims);
+  const std::string id = "azure-cvm";
+
+  testing::RegisterOptions o;
+  o.agent_id = id;
+  o.azure_hcl_report = hcl;
+  auto r = reg.post(id, testing::registration_body(agent, o));
+  INFO(r.body);
+  REQUIRE(r.status == 200);
+  auto blob = base64_decode(json_of(r)["results"]["blob"].get<std::string>());
+  Bytes credential = agent.activate_credential(*blob);
+  REQUIRE(reg.call("PUT", "/v2.6/agents/" + id, nlohmann::json{{"auth_tag", testing::auth_tag(credential, id)}}.dump())
+              .status == 200);
+  auto show = json_of(reg.call("GET", "/v2.6/agents/" + id, "", true))["results"];
+  const auto& az = show["provider_keys"]["azure_hcl"];
+  CHECK(az["hcl_ek_bound"] == true);
+  CHECK(az["hcl_ak_bound"] == "aik_tpm");
+  CHECK(az["vm_unique_id"] == "0F6C2A5E-TEST");
+  CHECK(az["snp"]["chip_id"] == hex_encode(chip.chip));
+  CHECK(show["ekcert"].is_null());
+
+  // The same blob in ekcert is accepted too and kept there as sent.
+  testing::SoftwareAgent agent2(testing::SoftwareAgent::EkAlg::rsa2048);
+  nlohmann::json claims2 = claims;
+  claims2["keys"] = {rsa_jwk("HCLEkPub", agent2.ek_tpm2b_public())};
+  const Bytes hcl2 = synthetic_hcl(chip, claims2);
+  auto r2 = reg.post("azure-cvm-2", body_with_ekcert(agent2, hcl2, "azure-cvm-2"));
+  INFO(r2.body);
+  REQUIRE(r2.status == 200);
+  auto rec = storage::open_registrar_store("sqlite", reg.dir.path())->find("azure-cvm-2");
+  REQUIRE(rec);
+  CHECK(rec->ekcert == base64_encode(hcl2));
+  CHECK(nlohmann::json::parse(*rec->provider_keys)["azure_hcl"]["hcl_ak_bound"].is_null());
+
+  testing::SoftwareAgent stranger(testing::SoftwareAgent::EkAlg::rsa2048);
+  o.agent_id = "azure-bad";
+  // HCLEkPub is another EK.
+  expect_refused(reg, testing::registration_body(stranger, o), "ERR_EK_BINDING", "azure-bad");
+  // Claims changed after the report was made: binding broken.
+  Bytes edited = hcl;
+  auto pos = std::search(edited.begin(), edited.end(), std::begin("secure-boot"), std::end("secure-boot") - 1);
+  REQUIRE(pos != edited.end());
+  *pos = 'S';
+  o.azure_hcl_report = edited;
+  expect_refused(reg, testing::registration_body(agent, o), "ERR_HCL_BINDING", "azure-bad");
+  // The embedded report fails the launch policy.
+  o.azure_hcl_report = synthetic_hcl(chip, claims, /*vmpl=*/2);
+  expect_refused(reg, testing::registration_body(agent, o), "ERR_VMPL", "azure-bad");
 }
