@@ -616,7 +616,7 @@ Bytes synthetic_hcl(const SyntheticChip& chip, const nlohmann::json& claims_json
   put32(blob, 1228, 1);
   put32(blob, 1232, static_cast<std::uint32_t>(claims.size()));
   blob.insert(blob.end(), claims.begin(), claims.end());
-  blob.resize(2048, 0);   // NV indexes are read whole
+  blob.resize(std::max<std::size_t>(blob.size(), 2600), 0);   // NV indexes are read whole (2600 bytes on Azure)
   return blob;
 }
 
