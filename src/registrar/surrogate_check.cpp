@@ -159,6 +159,7 @@ SurrogateOutcome SurrogateVerifier::check_hcl(ByteView hcl, ByteView ek_tpm, Byt
                   {"hcl_ak_bound", ak_bound},
                   {"vm_unique_id", res.claims->vm_unique_id ? nlohmann::json(*res.claims->vm_unique_id) : nullptr},
                   {"runtime_claims", res.claims->json},
+                  {"hcl_report", base64_encode(hcl)},
                   {"verified_at", utc_now()}};
   return out;
 }

@@ -8,7 +8,9 @@
 #include <filesystem>
 #include <fstream>
 #include <iterator>
+#include <algorithm>
 #include <memory>
+#include <mutex>
 
 #include <tss2/tss2_mu.h>
 
@@ -20,6 +22,7 @@
 #include "common/attest/snp/cert_source.hpp"
 #include "common/attest/snp/report.hpp"
 #include "common/attest/tpm/public_area.hpp"
+#include "common/service/http/server.hpp"
 #include "running_registrar.hpp"
 #include "support/cert_issue.hpp"
 #include "support/snp_chain.hpp"
@@ -369,4 +372,71 @@ TEST_CASE("kl_test_agent register --snp-vcek-key: the swtpm agent acts as an SVS
   CHECK(j["register_status"] == 400);
   CHECK(j["register_reply"]["results"]["error"] == "ERR_VMPL");
   CHECK(reg.dump_db() == before);
+}
+
+TEST_CASE("snp_kds = on: VCEK, ASK and CRL fetched from a KDS mirror on loopback, then served from the cache",
+          "[snp][kds]") {
+  kl::testing::TempDir dir;
+  const auto& chain = snptest::test_chain();
+  const fs::path store = dir.path() / "store";   // only the pinned ARK
+  snptest::write_file(store / "Milan" / "ark.pem", kl::as_bytes(snptest::to_pem(chain.ark.get())));
+  snptest::LeafSpec ls;
+  ls.hw_id = snptest::chip_id_of(60);
+  const snptest::TestLeaf vcek = snptest::make_leaf(chain, ls);
+  const std::string crl = kl::as_string(snptest::make_ark_crl(chain, {}));
+
+  std::mutex mu;
+  std::vector<std::string> requests;
+  kl::http::ServerOptions so;
+  so.listeners.push_back(kl::http::ListenerConfig{"127.0.0.1", 0, std::nullopt});
+  kl::http::Server kds(so, [&](const kl::http::Request& r) {
+    {
+      std::lock_guard lock(mu);
+      requests.push_back(r.path + "?" + r.query);
+    }
+    kl::http::Response resp;
+    resp.status = 200;
+    resp.content_type = "application/octet-stream";
+    if (r.path == "/vcek/v1/Milan/" + kl::hex_encode(ls.hw_id) && r.query.find("snpSPL=08") != std::string::npos)
+      resp.body = kl::as_string(vcek.der);
+    else if (r.path == "/vcek/v1/Milan/cert_chain")
+      resp.body = snptest::to_pem(chain.ask.get()) + snptest::to_pem(chain.ark.get());
+    else if (r.path == "/vcek/v1/Milan/crl")
+      resp.body = crl;
+    else
+      resp.status = 404;
+    return resp;
+  });
+  kds.start();
+
+  regitest::RegistrarOptions ro;
+  ro.extra_config = "snp_cert_store = " + store.string() + "\nsnp_additional_ark_sha256 = " + chain.ark_sha256 +
+                    "\nsnp_kds = on\nsnp_kds_url = http://127.0.0.1:" + std::to_string(kds.bound_ports().at(0)) +
+                    "\nsnp_kds_cache = " + (dir.path() / "kds-cache").string() + "\n";
+  RunningRegistrar reg(ro);
+  auto client = reg.plain_client();
+  snptest::ReportSpec rs;
+  rs.chip_id = ls.hw_id;
+  for (const char* id : {"kds-agent-1", "kds-agent-2"}) {
+    SoftwareAgent agent(SoftwareAgent::EkAlg::rsa2048);
+    RegisterOptions o;
+    o.agent_id = id;
+    o.ekcert_surrogate = snptest::surrogate_report(vcek.key.get(), agent.ek_tpm2b_public(), rs);
+    auto out = register_and_activate(client, agent, o);
+    INFO(reg.log());
+    INFO(out.error);
+    CHECK(out.ok());
+  }
+  kds.stop();
+  std::lock_guard lock(mu);
+  INFO(nlohmann::json(requests).dump());
+  // One download each for the VCEK and the ASK chain (then the cache); the CRL is fetched (and cached) too.
+  CHECK(std::count_if(requests.begin(), requests.end(),
+                      [](const std::string& u) { return u.find("/cert_chain") != std::string::npos; }) == 1);
+  CHECK(std::count_if(requests.begin(), requests.end(), [&](const std::string& u) {
+          return u.find(kl::hex_encode(ls.hw_id)) != std::string::npos;
+        }) == 1);
+  CHECK(fs::exists(dir.path() / "kds-cache" /
+                   kl::snp::vcek_store_path(kl::snp::LeafQuery{kl::snp::Product::milan, kl::snp::VekKind::vcek,
+                                                               ls.hw_id, ls.tcb})));
 }
