@@ -27,6 +27,7 @@
 #include "common/service/storage/registrar_store.hpp"
 #include "registrar/registrar_service.hpp"
 #include "registrar/registration.hpp"
+#include "support/cert_issue.hpp"
 #include "support/snp_chain.hpp"
 #include "support/temp_dir.hpp"
 
@@ -678,4 +679,49 @@ TEST_CASE("Azure HCL report with HCLEkPub bound to the agent's EK: register and 
   // The embedded report fails the launch policy.
   o.azure_hcl_report = synthetic_hcl(chip, claims, /*vmpl=*/2);
   expect_refused(reg, testing::registration_body(agent, o), "ERR_VMPL", "azure-bad");
+}
+
+TEST_CASE("IAK without IDevID beside an EK (Azure AK as IAK): accepted unless tpm_identity = iak_idevid",
+          "[registrar][azure]") {
+  testing::SoftwareAgent agent(testing::SoftwareAgent::EkAlg::rsa2048);
+  testing::TestCa ca = testing::make_test_ca("Azure Virtual TPM Root (test)");
+  kl::ossl::Pkey iak(EVP_PKEY_Q_keygen(nullptr, nullptr, "RSA", static_cast<size_t>(2048)));
+  REQUIRE(iak);
+  auto iak_cert = testing::issue_certificate(iak.get(), "AK", ca.key.get(), ca.cert.get(), testing::LeafKind::ek);
+  testing::RegisterOptions o;
+  o.agent_id = "azure-iak";
+  nlohmann::json body = testing::registration_body(agent, o);
+  body["iak_tpm"] = base64_encode(tpm::marshal_tpm2b_public(tpm::tpmt_from_key(iak.get(), false)));
+  body["iak_cert"] = base64_encode(testing::cert_to_der(iak_cert.get()));
+  auto errors = [&](const nlohmann::json& b, registrar::TpmIdentity t) {
+    registrar::RegistrationPolicy p;
+    p.tpm_identity = t;
+    std::string all;
+    for (const auto& e : registrar::validate_registration(registrar::parse_registration(b, "azure-iak"), nullptr, p).errors)
+      all += e + "; ";
+    return all;
+  };
+  CHECK(errors(body, registrar::TpmIdentity::default_).empty());
+  CHECK(errors(body, registrar::TpmIdentity::ek_cert_or_iak_idevid).empty());
+  CHECK(errors(body, registrar::TpmIdentity::iak_idevid).find("idevid_tpm is required by configuration") !=
+        std::string::npos);
+  // Without an EK the upstream rule stands.
+  auto no_ek = body;
+  no_ek.erase("ek_tpm");
+  CHECK(errors(no_ek, registrar::TpmIdentity::default_).find("idevid_cert is required") != std::string::npos);
+  // Half an IDevID is still refused.
+  auto half = body;
+  half["idevid_tpm"] = body["iak_tpm"];
+  CHECK(errors(half, registrar::TpmIdentity::default_).find("idevid_cert is required") != std::string::npos);
+  // The IAK certificate's key must still be the IAK (verify step), and chain to tpm_cert_store.
+  auto wrong = body;
+  wrong["iak_tpm"] = body["aik_tpm"];
+  registrar::RegistrationPolicy p;
+  std::vector<ossl::X509Ptr> roots;
+  roots.emplace_back(X509_dup(ca.cert.get()));
+  const ek::TrustStore store = ek::TrustStore::from_certificates(std::move(roots));
+  p.tpm_cert_store = &store;
+  auto v = registrar::verify_registration(registrar::parse_registration(wrong, "azure-iak"), nullptr, p);
+  REQUIRE(!v.errors.empty());
+  CHECK(v.errors[0] == "iak_tpm must contain the same public key found in iak_cert");
 }
