@@ -80,7 +80,7 @@ snp::VerifyOptions SurrogateVerifier::verify_options() const {
   o.product = settings_.product;
   o.time = clock_;
   o.check_crl = settings_.crl != CrlMode::off;
-  o.crl_fail_open = settings_.crl == CrlMode::when_present;
+  o.crl_missing_ok = settings_.crl == CrlMode::when_present;   // a CRL that is there must be good
   o.cache = &cache_;
   return o;
 }

@@ -320,6 +320,18 @@ TEST_CASE("SVSM-vTPM surrogate negatives: each named in a 400, nothing stored", 
     snptest::write_file(reg.store / "Milan" / "crl.der", snptest::make_ark_crl(snptest::test_chain(), {2}));
     expect_refused(reg, body_with_ekcert(agent, chip.surrogate_for(agent), "snp-agent"), "ERR_REVOKED");
   }
+  SECTION("a CRL that is present must be good, also when_present: stale or signed by another key -> refused") {
+    SnpRegistrar reg;
+    SyntheticChip chip(reg.store, 16);
+    const auto& c = snptest::test_chain();
+    snptest::write_file(reg.store / "Milan" / "crl.der", snptest::make_crl(c.ask.get(), c.ask_key.get(), {}, -1));
+    expect_refused(reg, body_with_ekcert(agent, chip.surrogate_for(agent), "snp-agent"), "ERR_CRL_UNAVAILABLE");
+    snptest::write_file(reg.store / "Milan" / "crl.der",
+                        snptest::make_crl(c.ask.get(), snptest::rogue_chain().ask_key.get(), {}));
+    expect_refused(reg, body_with_ekcert(agent, chip.surrogate_for(agent), "snp-agent"), "ERR_CRL_UNAVAILABLE");
+    snptest::write_file(reg.store / "Milan" / "crl.der", snptest::make_crl(c.ask.get(), c.ask_key.get(), {}));
+    CHECK(reg.post("snp-agent", body_with_ekcert(agent, chip.surrogate_for(agent), "snp-agent")).status == 200);
+  }
   SECTION("no CRL: passes when_present, refused when required") {
     SnpRegistrar reg([](SurrogateSettings& s) { s.crl = registrar::CrlMode::required; });
     SyntheticChip chip(reg.store, 11);
