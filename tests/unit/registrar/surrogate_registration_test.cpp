@@ -737,3 +737,49 @@ TEST_CASE("IAK without IDevID beside an EK (Azure AK as IAK): accepted unless tp
   REQUIRE(!v.errors.empty());
   CHECK(v.errors[0] == "iak_tpm must contain the same public key found in iak_cert");
 }
+
+TEST_CASE("MANIFEST vector: Turin VCEK (no report exists) through the registration path", "[snp][registrar]") {
+  // A v3 Turin report for the Turin VCEK's hwID and TCB: product from CPUID, Turin TCB layout, 8-byte hwID store
+  // lookup, pinned Turin ARK, extensions (fmcSPL, no spl4) all pass; the signature cannot (AMD's key is not ours).
+  testing::SoftwareAgent agent(testing::SoftwareAgent::EkAlg::rsa2048);
+  SnpRegistrar reg([](SurrogateSettings& s) { s.extra_ark_pins.clear(); }, std::nullopt, Roots::amd);
+  // Turin roots next to Milan's (the ARKs are read at start-up: a second registrar below sees them).
+  snptest::write_file(reg.store / "Turin" / "ark.pem", vector_file("amd-roots/turin_vcek_ark.pem"));
+  snptest::write_file(reg.store / "Turin" / "ask.pem", vector_file("amd-roots/turin_vcek_ask.pem"));
+  SnpRegistrar turin(
+      [&](SurrogateSettings& s) {
+        s.extra_ark_pins.clear();
+        s.cert_store = reg.store;
+      },
+      std::nullopt, Roots::amd);
+
+  const Bytes hwid = *hex_decode("1e550a8ee5cf9f4d");
+  snp::TcbParts tcb{0, 0, 0, 9, 0, true};
+  snp::LeafQuery q{snp::Product::turin, snp::VekKind::vcek, hwid, tcb};
+  snptest::write_file(reg.store / snp::vcek_store_path(q), vector_file("turin-virtee/vcek_turin.der"));
+
+  auto report_with = [&](snp::TcbParts t) {
+    snptest::ReportSpec s;
+    s.version = 3;
+    s.cpuid_fam = 0x1A;
+    s.cpuid_mod = 0x02;
+    s.chip_id = hwid;
+    s.chip_id.resize(64, 0);
+    Bytes raw = snptest::build_report(s);
+    const std::uint64_t v = snp::encode_tcb(t, snp::Product::turin);
+    for (std::size_t off : {0x038, 0x180, 0x1E0, 0x1F0})
+      for (int i = 0; i < 8; ++i) raw[off + i] = static_cast<std::uint8_t>(v >> (8 * i));
+    kl::ossl::Pkey k(EVP_EC_gen("secp384r1"));
+    snptest::sign_report(raw, k.get());
+    return raw;
+  };
+  expect_refused(turin, body_with_ekcert(agent, report_with(tcb), "snp-agent"), "ERR_REPORT_SIGNATURE");
+  // fmc 1 in the report: the store has no VCEK for that TCB.
+  snp::TcbParts fmc1 = tcb;
+  fmc1.fmc = 1;
+  expect_refused(turin, body_with_ekcert(agent, report_with(fmc1), "snp-agent"), "ERR_VEK_UNAVAILABLE");
+  // The same VCEK filed under the fmc 1 key: the extension check catches the TCB difference.
+  snptest::write_file(reg.store / snp::vcek_store_path(snp::LeafQuery{snp::Product::turin, snp::VekKind::vcek, hwid, fmc1}),
+                      vector_file("turin-virtee/vcek_turin.der"));
+  expect_refused(turin, body_with_ekcert(agent, report_with(fmc1), "snp-agent"), "ERR_VEK_MISMATCH");
+}
