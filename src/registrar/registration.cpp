@@ -556,8 +556,15 @@ BuiltRegistration build_registration(const ParsedRegistration& req, const storag
   // verified fields go to the legacy virtual / provider_keys columns, which GET /agents/{id} renders.
   if (req.ekcert_surrogate) a.ekcert = base64_encode(req.ekcert_surrogate->bytes);
   if (surrogate_evidence.is_object()) {
+    // Keep what an earlier registration verified and this one did not resend (e.g. the SNP report in ekcert when
+    // only an HCL report comes now).
+    nlohmann::json keys = nlohmann::json::object();
+    if (a.virtual_flag.value_or(false) && a.provider_keys)
+      keys = nlohmann::json::parse(*a.provider_keys, nullptr, /*allow_exceptions=*/false);
+    if (!keys.is_object()) keys = nlohmann::json::object();
+    keys.update(surrogate_evidence);
     a.virtual_flag = true;
-    a.provider_keys = surrogate_evidence.dump();
+    a.provider_keys = keys.dump();
   }
   if (req.mtls_cert.present) {
     if (!req.mtls_cert.value) a.mtls_cert.reset();

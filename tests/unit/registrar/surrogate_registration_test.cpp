@@ -663,6 +663,11 @@ TEST_CASE("Azure HCL report with HCLEkPub bound to the agent's EK: register and 
   CHECK(az["vm_unique_id"] == "0F6C2A5E-TEST");
   CHECK(az["snp"]["chip_id"] == hex_encode(chip.chip));
   CHECK(show["ekcert"].is_null());
+  // A later registration adding an SNP report in ekcert keeps the verified HCL fields beside the new ones.
+  REQUIRE(reg.post(id, body_with_ekcert(agent, chip.surrogate_for(agent), id)).status == 200);
+  auto both = nlohmann::json::parse(*storage::open_registrar_store("sqlite", reg.dir.path())->find(id)->provider_keys);
+  CHECK(both.contains("azure_hcl"));
+  CHECK(both["snp"]["chip_id"] == hex_encode(chip.chip));
 
   // The same blob in ekcert is accepted too and kept there as sent.
   testing::SoftwareAgent agent2(testing::SoftwareAgent::EkAlg::rsa2048);
