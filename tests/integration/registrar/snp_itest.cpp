@@ -92,7 +92,7 @@ void expect_refused(RunningRegistrar& reg, const AgentIdentity& agent, const Byt
 
 }  // namespace
 
-TEST_CASE("SVSM-vTPM surrogate over HTTP: swtpm EK bound by a synthetic SNP report registers and activates; "
+TEST_CASE("SVSM-vTPM surrogate over HTTP: swtpm EK bound by a synthetic SNP report registers and activates, "
           "negatives are named 400s with the database unchanged",
           "[snp]") {
   kl::testing::TempDir dir;

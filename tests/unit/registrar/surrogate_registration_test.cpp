@@ -246,7 +246,8 @@ TEST_CASE("SVSM-vTPM surrogate bound to the agent's EK: register, activate, show
 }
 
 TEST_CASE("SVSM-vTPM surrogate negatives: each named in a 400, nothing stored", "[snp][registrar]") {
-  testing::SoftwareAgent agent(testing::SoftwareAgent::EkAlg::rsa2048);
+  // ECC keys: cheap to make in every section (the binding is the same SHA-512 over ek_tpm whatever the key type).
+  testing::SoftwareAgent agent(testing::SoftwareAgent::EkAlg::ecc_p256);
 
   SECTION("VMPL 1") {
     SnpRegistrar reg;
@@ -258,7 +259,7 @@ TEST_CASE("SVSM-vTPM surrogate negatives: each named in a 400, nothing stored", 
   SECTION("report binds another EK (wrong EK digest)") {
     SnpRegistrar reg;
     SyntheticChip chip(reg.store, 3);
-    testing::SoftwareAgent other(testing::SoftwareAgent::EkAlg::rsa2048);
+    testing::SoftwareAgent other(testing::SoftwareAgent::EkAlg::ecc_p256);
     expect_refused(reg, body_with_ekcert(agent, chip.surrogate_for(other), "snp-agent"), "ERR_EK_BINDING");
   }
   SECTION("the EK digest is over ek_tpm exactly as sent: bare TPMT_PUBLIC refused unless configured") {
@@ -635,7 +636,7 @@ Bytes synthetic_hcl(const SyntheticChip& chip, const nlohmann::json& claims_json
 
 }  // namespace
 
-TEST_CASE("Azure HCL report with HCLEkPub bound to the agent's EK: register and activate; negatives named",
+TEST_CASE("Azure HCL report with HCLEkPub bound to the agent's EK: register and activate, negatives named",
           "[snp][azure][registrar]") {
   SnpRegistrar reg;
   SyntheticChip chip(reg.store, 50);
