@@ -23,6 +23,9 @@ RegistrarService::RegistrarService(RegistrarSettings settings, std::unique_ptr<s
     return;
   }
   for (const auto& w : surrogates_->warnings()) log_->warn("snp_cert_store: {}", w);
+  if (surrogates_->trusted_products().empty())
+    log_->warn("snp_cert_store {} holds no pinned AMD ARK (<Product>/ark.pem): every SEV-SNP report will be refused",
+               s.cert_store.string());
   log_->info("EK-certificate surrogates: SEV-SNP / Azure HCL reports checked with AMD certificates from {}{}, policy {}",
              s.cert_store.string(), s.kds ? " and KDS " + s.kds_url : " (offline)",
              s.policy_file.empty() ? std::string("built-in defaults") : s.policy_file.string());

@@ -74,6 +74,14 @@ std::vector<std::string> SurrogateVerifier::warnings() const {
   return {};
 }
 
+std::vector<std::string> SurrogateVerifier::trusted_products() const {
+  std::vector<std::string> out;
+  if (!certs_) return out;
+  for (snp::Product p : {snp::Product::milan, snp::Product::genoa, snp::Product::turin})
+    if (certs_->ark(p)) out.emplace_back(snp::product_name(p));
+  return out;
+}
+
 snp::VerifyOptions SurrogateVerifier::verify_options() const {
   snp::VerifyOptions o;
   o.certs = certs_.get();

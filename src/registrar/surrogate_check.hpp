@@ -39,6 +39,8 @@ class SurrogateVerifier {
   const SurrogateSettings& settings() const { return settings_; }
   // Problems found while loading the certificate store (for the service log).
   std::vector<std::string> warnings() const;
+  // Products with a pinned ARK available ("Milan", ...); empty: every SNP report will be refused.
+  std::vector<std::string> trusted_products() const;
 
   // SEV-SNP report (optionally followed by an extended-report certificate table) against ek_tpm as sent:
   // parse, verify (chain, CRL, extensions, signature), EK binding, launch policy.
