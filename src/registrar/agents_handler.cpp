@@ -75,6 +75,13 @@ http::Response invalid(ServiceContext& ctx, const std::string& id, const CheckRe
   std::string details;
   for (const auto& e : r.errors) details += (details.empty() ? "" : "; ") + e;
   ctx.log.warn("Could not register agent '{}': {}", id, details);
+  if (r.surrogate && !r.surrogate->ok()) {
+    // Beyond upstream's fixed text: a refused SNP / Azure report names the failed check (docs/compatibility.md).
+    const SurrogateOutcome& o = *r.surrogate;
+    return http::json_envelope(
+        400, {{"error", o.code()}, {"reason", o.reason}, {"failed_checks", o.failed_checks}},
+        std::string(kInvalidData) + ": " + o.reason);
+  }
   http::Response resp = http::json_envelope(400, nlohmann::json::object(), kInvalidData);
   if (!r.missing_issuer.empty()) {
     const std::string text =
@@ -140,7 +147,7 @@ http::Response handle_register(ServiceContext& ctx, const http::Request& req, co
     ctx.log.info("Agent '{}' sent an EK certificate without ek_tpm: using the EK in the default template of its key", id);
 
   const RegistrationPolicy policy{ctx.settings.tpm_identity, ctx.settings.malformed_cert_action,
-                                  ctx.settings.ek_cert_chain_check, &ctx.tpm_cert_store};
+                                  ctx.settings.ek_cert_chain_check, &ctx.tpm_cert_store, ctx.surrogates};
   // Check, validate and commit under the agent's lock, so two registrations of one id cannot interleave.
   std::lock_guard lock(ctx.locks.for_agent(id));
   const std::optional<storage::RegistrarAgent> existing = ctx.store.find(id);
@@ -163,13 +170,17 @@ http::Response handle_register(ServiceContext& ctx, const http::Request& req, co
       all.missing_issuer = r.missing_issuer;
       all.chain_field = r.chain_field;
     }
+    if (r.surrogate) all.surrogate = r.surrogate;
   }
   for (const auto& w : all.warnings) ctx.log.warn("Agent '{}': {}", id, w);
   if (all.verdict != Verdict::ok) return invalid(ctx, id, all);
 
   BuiltRegistration built;
   try {
-    built = build_registration(parsed, old);
+    built = build_registration(parsed, old, all.surrogate ? all.surrogate->evidence : nlohmann::json());
+    if (all.surrogate)
+      ctx.log.info("Agent '{}': EK-certificate surrogate verified ({})", id,
+                   all.surrogate->evidence.contains("snp") ? "SEV-SNP report" : "Azure HCL report");
   } catch (const ParseError& e) {
     CheckResult r;
     r.errors.push_back(std::string("no activation challenge could be produced: ") + e.what());

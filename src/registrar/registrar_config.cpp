@@ -52,6 +52,56 @@ std::string trim(const std::string& s) {
   return s.substr(b, s.find_last_not_of(" \t") - b + 1);
 }
 
+SurrogateSettings surrogate_settings(const config::Config& reg, const std::filesystem::path& keylime_dir) {
+  SurrogateSettings s;
+  auto on_off = [&](const std::string& key, bool fallback) {
+    try {
+      return reg.get_bool(kSection, key, fallback);
+    } catch (const std::exception&) {
+      bad_value(key, reg.get(kSection, key, ""), "on or off");
+    }
+  };
+  s.enabled = on_off("snp_surrogates", true);
+  s.cert_store = under(keylime_dir, trim(reg.get(kSection, "snp_cert_store", "snp_cert_store")));
+  for (const auto& pin : reg.get_list(kSection, "snp_additional_ark_sha256", {})) {
+    std::string p = lower(trim(pin));
+    p.erase(std::remove(p.begin(), p.end(), ':'), p.end());
+    if (p.empty()) continue;
+    if (p.size() != 64 || p.find_first_not_of("0123456789abcdef") != std::string::npos)
+      bad_value("snp_additional_ark_sha256", pin, "SHA-256 fingerprints (64 hex digits)");
+    s.extra_ark_pins.push_back(p);
+  }
+  s.kds = on_off("snp_kds", false);
+  s.kds_url = trim(reg.get(kSection, "snp_kds_url", s.kds_url));
+  while (!s.kds_url.empty() && s.kds_url.back() == '/') s.kds_url.pop_back();
+  if (s.kds_url.rfind("https://", 0) != 0 && s.kds_url.rfind("http://", 0) != 0)
+    bad_value("snp_kds_url", s.kds_url, "an http:// or https:// URL");
+  s.kds_cache = under(keylime_dir, trim(reg.get(kSection, "snp_kds_cache", "snp_kds_cache")));
+  const std::string crl = lower(trim(reg.get(kSection, "snp_crl", "when_present")));
+  if (crl == "off") s.crl = CrlMode::off;
+  else if (crl == "when_present") s.crl = CrlMode::when_present;
+  else if (crl == "required") s.crl = CrlMode::required;
+  else bad_value("snp_crl", crl, "off, when_present or required");
+  const std::string product = trim(reg.get(kSection, "snp_product", "auto"));
+  if (lower(product) != "auto") {
+    s.product = snp::product_from_name(product);
+    if (!s.product) bad_value("snp_product", product, "auto, Milan, Genoa or Turin");
+  }
+  s.allow_bare_tpmt = on_off("snp_ek_digest_bare_tpmt", false);
+  s.azure_allow_missing_ek = on_off("azure_allow_missing_hcl_ek", false);
+  s.policy_setting = trim(reg.get(kSection, "snp_policy", "default"));
+  if (s.policy_setting.empty()) bad_value("snp_policy", "", "'default' or a JSON policy file");
+  if (s.policy_setting != "default") {
+    s.policy_file = under(keylime_dir, s.policy_setting);
+    try {
+      s.policy = snp::load_policy_file(s.policy_file);
+    } catch (const std::exception& e) {
+      throw config::ConfigError("invalid [registrar] snp_policy '" + s.policy_file.string() + "': " + e.what());
+    }
+  }
+  return s;
+}
+
 }  // namespace
 
 const std::set<std::string>& known_registrar_keys() {
@@ -61,6 +111,10 @@ const std::set<std::string>& known_registrar_keys() {
     k.insert("max_upload_size");
     k.insert("ek_cert_chain_check");   // ours
     k.insert("metrics_port");          // ours: plain-HTTP /metrics listener, 0 = none
+    for (const char* key : {"snp_surrogates", "snp_cert_store", "snp_kds", "snp_kds_url", "snp_kds_cache", "snp_crl",
+                            "snp_product", "snp_ek_digest_bare_tpmt", "snp_policy", "azure_allow_missing_hcl_ek",
+                            "snp_additional_ark_sha256"})
+      k.insert(key);   // ours (EK-certificate surrogates)
     return k;
   }();
   return keys;
@@ -155,6 +209,8 @@ RegistrarSettings load_settings(const config::Config& reg, const config::Config&
   // Handlers are short and CPU-bound: one io thread per core, capped by max_workers (0 = no cap).
   unsigned cores = std::max(1u, std::thread::hardware_concurrency());
   s.worker_threads = workers == 0 ? cores : std::max(1u, std::min<unsigned>(cores, static_cast<unsigned>(workers)));
+
+  s.surrogates = surrogate_settings(reg, s.keylime_dir);
 
   const std::string store = trim(tenant.get("tenant", "tpm_cert_store", "/var/lib/keylime/tpm_cert_store"));
   s.tpm_cert_store = store.empty() ? std::filesystem::path{} : under(s.keylime_dir, store);

@@ -8,6 +8,8 @@
 #include <string>
 #include <vector>
 
+#include "common/attest/snp/policy.hpp"
+#include "common/attest/snp/product.hpp"
 #include "common/service/config/config.hpp"
 
 namespace kl::registrar {
@@ -17,6 +19,27 @@ enum class MalformedCertAction { warn, reject, ignore };
 // Our extension ([registrar] ek_cert_chain_check): `enforce` checks a received EK certificate against
 // tpm_cert_store at registration; `off` is upstream's behaviour (left to the tenant).
 enum class EkChainCheck { enforce, off };
+
+// EK-certificate surrogates (docs/snp-surrogates.md): SEV-SNP reports (SVSM-vTPM) sent in `ekcert`, and Azure CVM
+// HCL reports (in `ekcert` or `azure_hcl_report`). All keys are ours, in [registrar].
+enum class CrlMode { off, when_present, required };
+struct SurrogateSettings {
+  bool enabled = true;                          // snp_surrogates = on | off
+  std::filesystem::path cert_store;             // snp_cert_store (ARKs pinned, ASK/ASVK, VCEK/VLEK, CRLs)
+  // snp_additional_ark_sha256: SHA-256 fingerprints of further ARKs to trust for every product besides AMD's
+  // published ones (labs and tests with their own "AMD"); empty by default.
+  std::vector<std::string> extra_ark_pins;
+  bool kds = false;                             // snp_kds = on: fetch missing AMD certificates from KDS
+  std::string kds_url = "https://kdsintf.amd.com";   // snp_kds_url
+  std::filesystem::path kds_cache;              // snp_kds_cache
+  CrlMode crl = CrlMode::when_present;          // snp_crl = off | when_present | required
+  std::optional<snp::Product> product;          // snp_product = auto | Milan | Genoa | Turin (v2 reports)
+  bool allow_bare_tpmt = false;                 // snp_ek_digest_bare_tpmt
+  std::string policy_setting = "default";       // snp_policy as configured ("default" = built-in defaults)
+  std::filesystem::path policy_file;            // resolved; empty for "default"
+  snp::SnpPolicy policy;                        // loaded from policy_file (or the defaults)
+  bool azure_allow_missing_ek = false;          // azure_allow_missing_hcl_ek
+};
 
 struct RegistrarSettings {
   std::string ip = "127.0.0.1";
@@ -48,12 +71,13 @@ struct RegistrarSettings {
   std::size_t max_upload_size = 104857600;
   std::filesystem::path tpm_cert_store = "/var/lib/keylime/tpm_cert_store";
   unsigned worker_threads = 2;
+  SurrogateSettings surrogates;
 
   // Non-fatal findings while reading (unknown keys, ...), for the caller to log.
   std::vector<std::string> warnings;
 };
 
-// The keys we read from [registrar], including our own `ek_cert_chain_check`.
+// The keys we read from [registrar], including our own `ek_cert_chain_check` and the snp_* / azure_* keys.
 const std::set<std::string>& known_registrar_keys();
 
 // Throws config::ConfigError whose message names the key for a bad value (bad port, unknown enum value,...).

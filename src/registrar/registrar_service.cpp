@@ -10,11 +10,13 @@
 namespace kl::registrar {
 
 RegistrarService::RegistrarService(RegistrarSettings settings, std::unique_ptr<storage::RegistrarStore> store,
-                                   ek::TrustStore tpm_cert_store, std::shared_ptr<spdlog::logger> log)
+                                   ek::TrustStore tpm_cert_store, std::shared_ptr<spdlog::logger> log,
+                                   std::unique_ptr<SurrogateVerifier> surrogates)
     : settings_(std::move(settings)),
       store_(std::move(store)),
       tpm_cert_store_(std::move(tpm_cert_store)),
-      log_(std::move(log)) {
+      log_(std::move(log)),
+      surrogates_(std::move(surrogates)) {
   if (settings_.metrics_port != 0) {
     // Optional: a listener that cannot bind is logged, and the service runs without it.
     try {
@@ -25,10 +27,24 @@ RegistrarService::RegistrarService(RegistrarSettings settings, std::unique_ptr<s
       log_->error("cannot start the metrics listener on {}:{}: {}", settings_.ip, settings_.metrics_port, e.what());
     }
   }
+  const SurrogateSettings& s = settings_.surrogates;
+  if (!surrogates_ && s.enabled) surrogates_ = std::make_unique<SurrogateVerifier>(s);
+  if (!s.enabled) {
+    log_->info("snp_surrogates = off: SEV-SNP / Azure HCL reports in place of an EK certificate are refused");
+    return;
+  }
+  for (const auto& w : surrogates_->warnings()) log_->warn("snp_cert_store: {}", w);
+  if (surrogates_->trusted_products().empty())
+    log_->warn("snp_cert_store {} holds no pinned AMD ARK (<Product>/ark.pem): every SEV-SNP report will be refused",
+               s.cert_store.string());
+  log_->info("EK-certificate surrogates: SEV-SNP / Azure HCL reports checked with AMD certificates from {}{}, policy {}",
+             s.cert_store.string(), s.kds ? " and KDS " + s.kds_url : " (offline)",
+             s.policy_file.empty() ? std::string("built-in defaults") : s.policy_file.string());
 }
 
+
 std::string RegistrarService::metrics_text() {
-  ServiceContext ctx{settings_, *store_, tpm_cert_store_, *log_, locks_, &metrics_};
+  ServiceContext ctx{settings_, *store_, tpm_cert_store_, *log_, locks_, &metrics_, surrogates_.get()};
   return render_metrics(ctx);
 }
 
@@ -36,7 +52,7 @@ std::uint16_t RegistrarService::metrics_port() const { return metrics_listener_ 
 
 http::Response RegistrarService::handle(const http::Request& req) {
   const auto start = std::chrono::steady_clock::now();
-  ServiceContext ctx{settings_, *store_, tpm_cert_store_, *log_, locks_, &metrics_};
+  ServiceContext ctx{settings_, *store_, tpm_cert_store_, *log_, locks_, &metrics_, surrogates_.get()};
   http::Response resp;
   try {
     resp = dispatch(ctx, req);

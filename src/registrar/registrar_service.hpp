@@ -17,8 +17,10 @@ namespace kl::registrar {
 
 class RegistrarService {
  public:
+  // Builds the EK-certificate surrogate checker from settings.surrogates unless `surrogates` is given (tests).
   RegistrarService(RegistrarSettings settings, std::unique_ptr<storage::RegistrarStore> store,
-                   ek::TrustStore tpm_cert_store, std::shared_ptr<spdlog::logger> log);
+                   ek::TrustStore tpm_cert_store, std::shared_ptr<spdlog::logger> log,
+                   std::unique_ptr<SurrogateVerifier> surrogates = nullptr);
   // Never throws: an unexpected exception becomes 500 with an empty body (logged).
   http::Response handle(const http::Request& req);
   const RegistrarSettings& settings() const { return settings_; }
@@ -33,6 +35,7 @@ class RegistrarService {
   ek::TrustStore tpm_cert_store_;
   std::shared_ptr<spdlog::logger> log_;
   AgentLocks locks_;
+  std::unique_ptr<SurrogateVerifier> surrogates_;
   metrics::ServiceMetrics metrics_;
   std::unique_ptr<metrics::MetricsListener> metrics_listener_;  // declared last: stops first
 };

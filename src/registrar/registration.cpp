@@ -73,6 +73,36 @@ void parse_cert(const nlohmann::json& body, const char* key, Field<CertValue>& o
   }
 }
 
+// ekcert: an X.509 certificate as upstream accepts it, else (spec snp-surrogate §6 step 1) base64/hex bytes that
+// are an SEV-SNP report or an Azure HCL report; anything else keeps upstream's certificate error.
+void parse_ekcert(const nlohmann::json& body, ParsedRegistration& r) {
+  const nlohmann::json* v = member(body, "ekcert");
+  if (!v || is_empty_value(*v) || !v->is_string()) {
+    parse_cert(body, "ekcert", r.ekcert, r.errors);
+    return;
+  }
+  const std::string& text = v->get_ref<const std::string&>();
+  try {
+    r.ekcert.value = decode_cert(text);
+    r.ekcert.present = true;
+    return;
+  } catch (const std::exception& e) {
+    std::optional<Bytes> bytes = decode_binary_field(text);
+    if (!bytes) bytes = base64_decode_ignoring_whitespace(text);
+    std::string also;
+    if (bytes) {
+      const snp::Detection d = snp::classify_ekcert(*bytes);
+      if (d.kind == snp::EkcertKind::snp_report || d.kind == snp::EkcertKind::azure_hcl) {
+        r.ekcert.present = true;
+        r.ekcert_surrogate = ParsedRegistration::Surrogate{d.kind, std::move(*bytes)};
+        return;
+      }
+      if (*d.reason) also = std::string("; as an EK-certificate surrogate: ") + d.reason;
+    }
+    r.errors.push_back(std::string("ekcert") + kCertError + " (" + e.what() + also + ")");
+  }
+}
+
 std::optional<Bytes> stored_binary(const std::optional<std::string>& b64) {
   if (!b64 || b64->empty()) return std::nullopt;
   return base64_decode(*b64);
@@ -141,6 +171,61 @@ void check_chain(CheckResult& r, const RegistrationPolicy& policy, const char* f
   }
 }
 
+// EK-certificate surrogates (SEV-SNP report in ekcert, Azure HCL report in ekcert or azure_hcl_report): every one
+// sent must verify; the EK binding uses ek_tpm exactly as sent (or as stored, byte for byte, when not resent).
+void check_surrogates(CheckResult& r, const ParsedRegistration& req, const storage::RegistrarAgent* existing,
+                      const RegistrationPolicy& policy) {
+  using A = storage::RegistrarAgent;
+  const ParsedRegistration::Surrogate* in_ekcert = req.ekcert_surrogate ? &*req.ekcert_surrogate : nullptr;
+  const Bytes* hcl_field = req.azure_hcl_report.has_value() ? &*req.azure_hcl_report.value : nullptr;
+  if (!in_ekcert && !hcl_field) return;
+
+  auto reject = [&](SurrogateOutcome o, const char* field) {
+    fail(r, std::string(field) + " is not an acceptable EK-certificate surrogate: " + o.reason);
+    r.surrogate = std::move(o);
+  };
+  if (!policy.surrogates) {
+    SurrogateOutcome o;
+    o.error = in_ekcert && in_ekcert->kind == snp::EkcertKind::snp_report ? snp::SnpError::report_malformed
+                                                                         : snp::SnpError::hcl_malformed;
+    o.reason = o.code() + ": EK-certificate surrogates are not accepted by this registrar";
+    o.failed_checks = {o.code()};
+    reject(std::move(o), in_ekcert ? "ekcert" : "azure_hcl_report");
+    return;
+  }
+  const Bytes ek = effective(req.ek_tpm, existing, &A::ek_tpm).value_or(Bytes{});
+  const Bytes ak = effective(req.aik_tpm, existing, &A::aik_tpm).value_or(Bytes{});
+  const Bytes iak = effective(req.iak_tpm, existing, &A::iak_tpm).value_or(Bytes{});
+
+  nlohmann::json keys = {{"ekcert", nullptr}};   // upstream's tenant reads provider_keys["ekcert"] when present
+  if (in_ekcert && in_ekcert->kind == snp::EkcertKind::snp_report) {
+    SurrogateOutcome o = policy.surrogates->check_snp(in_ekcert->bytes, ek);
+    if (!o.ok()) return reject(std::move(o), "ekcert");
+    keys["snp"] = std::move(o.evidence);
+  }
+  const Bytes* hcl = hcl_field;
+  if (in_ekcert && in_ekcert->kind == snp::EkcertKind::azure_hcl) {
+    if (hcl_field && *hcl_field != in_ekcert->bytes) {
+      SurrogateOutcome o;
+      o.error = snp::SnpError::hcl_malformed;
+      o.reason = o.code() + ": ekcert and azure_hcl_report hold two different HCL reports";
+      o.failed_checks = {o.code()};
+      return reject(std::move(o), "azure_hcl_report");
+    }
+    hcl = &in_ekcert->bytes;
+  }
+  if (hcl) {
+    SurrogateOutcome o = policy.surrogates->check_hcl(*hcl, ek, ak, iak);
+    if (!o.ok()) return reject(std::move(o), hcl == hcl_field ? "azure_hcl_report" : "ekcert");
+    keys["azure_hcl"] = std::move(o.evidence);
+  }
+  SurrogateOutcome ok;
+  ok.evidence = std::move(keys);
+  r.surrogate = std::move(ok);
+}
+
+bool tpm_identity_allows_iak_only(TpmIdentity t) { return t != TpmIdentity::iak_idevid; }
+
 bool same_der(const Field<CertValue>& f, const std::optional<std::string>& stored) {
   if (!f.value || !stored) return false;
   return base64_encode(f.value->der) == *stored;
@@ -180,8 +265,9 @@ ParsedRegistration parse_registration(const nlohmann::json& body, const std::str
   if (const nlohmann::json* v = member(body, "ekcert"); v && v->is_string() && *v == "emulator") {
     r.ekcert.present = true;
   } else {
-    parse_cert(body, "ekcert", r.ekcert, r.errors);
+    parse_ekcert(body, r);
   }
+  parse_binary(body, "azure_hcl_report", r.azure_hcl_report, r.errors);
   parse_cert(body, "iak_cert", r.iak_cert, r.errors);
   parse_cert(body, "idevid_cert", r.idevid_cert, r.errors);
 
@@ -281,7 +367,10 @@ CheckResult check_identity_immutable(const ParsedRegistration& req, const storag
   };
   check_binary("ek_tpm", req.ek_tpm, existing->ek_tpm);
   if (req.ekcert.present && existing->ekcert && !existing->ekcert->empty()) {
-    if (!req.ekcert.value) {
+    if (req.ekcert_surrogate) {
+      // A surrogate is stored as sent: the same bytes must come again.
+      if (base64_encode(req.ekcert_surrogate->bytes) != *existing->ekcert) changed.push_back("ekcert");
+    } else if (!req.ekcert.value) {
       changed.push_back("ekcert");
     } else {
       // Compare canonical DER so a non-strict certificate stored by upstream equals the same one resent.
@@ -340,6 +429,8 @@ CheckResult verify_registration(const ParsedRegistration& req, const storage::Re
   if (req.iak_cert.value) check_chain(r, policy, "iak_cert", "IAK", req.iak_cert.value->cert);
   if (req.idevid_cert.value) check_chain(r, policy, "idevid_cert", "IDevID", req.idevid_cert.value->cert);
 
+  check_surrogates(r, req, existing, policy);
+
   // AK <-> IAK binding, when both keys arrive in this request (§2.3 step 4).
   if (req.aik_tpm.value && req.iak_tpm.value) {
     if (!req.iak_attest || !req.iak_sign) {
@@ -397,13 +488,19 @@ CheckResult validate_registration(const ParsedRegistration& req, const storage::
       if (!ek && !iak && !idevid) fail(r, "ek_tpm is required in absence of an IAK and IDevID");
       break;
   }
+  // Beyond upstream: an IAK without any IDevID is accepted beside an EK (the EK stays the root identity). That is
+  // how a vTPM that only has an attestation-key certificate (Azure's AK at 0x81000003, certificate in NV
+  // 0x01C101D0) registers it: iak_tpm + iak_cert, no IDevID. Upstream demands both pairs together.
+  const bool iak_only = ek && tpm_identity_allows_iak_only(policy.tpm_identity) && !idevid &&
+                        !has_cert(req.idevid_cert, &A::idevid_cert);
   if (req.iak_tpm.value || req.idevid_tpm.value) {
     if (!has_cert(req.iak_cert, &A::iak_cert)) fail(r, "iak_cert is required when IDevID/IAK key is provided");
-    if (!has_cert(req.idevid_cert, &A::idevid_cert)) fail(r, "idevid_cert is required when IDevID/IAK key is provided");
+    if (!iak_only && !has_cert(req.idevid_cert, &A::idevid_cert))
+      fail(r, "idevid_cert is required when IDevID/IAK key is provided");
   }
   if (req.iak_cert.value || req.idevid_cert.value) {
     if (!iak) fail(r, "iak_tpm is required when IDevID/IAK certificate is provided");
-    if (!idevid) fail(r, "idevid_tpm is required when IDevID/IAK certificate is provided");
+    if (!iak_only && !idevid) fail(r, "idevid_tpm is required when IDevID/IAK certificate is provided");
   }
   if (!has(req.aik_tpm, &A::aik_tpm)) fail(r, "aik_tpm is required");
   // The activation challenge is encrypted to the EK (§2.3 step 8).
@@ -431,7 +528,8 @@ CheckResult validate_registration(const ParsedRegistration& req, const storage::
 // ---------------------------------------------------------------------------------------------
 // Build
 
-BuiltRegistration build_registration(const ParsedRegistration& req, const storage::RegistrarAgent* existing) {
+BuiltRegistration build_registration(const ParsedRegistration& req, const storage::RegistrarAgent* existing,
+                                     const nlohmann::json& surrogate_evidence) {
   BuiltRegistration out;
   storage::RegistrarAgent& a = out.record;
   if (existing) {
@@ -454,6 +552,20 @@ BuiltRegistration build_registration(const ParsedRegistration& req, const storag
   set_cert(a.ekcert, req.ekcert);
   set_cert(a.iak_cert, req.iak_cert);
   set_cert(a.idevid_cert, req.idevid_cert);
+  // A surrogate stays in ekcert as the agent sent it (the SVSM-vTPM PoC's tenant re-checks it from there); its
+  // verified fields go to the legacy virtual / provider_keys columns, which GET /agents/{id} renders.
+  if (req.ekcert_surrogate) a.ekcert = base64_encode(req.ekcert_surrogate->bytes);
+  if (surrogate_evidence.is_object()) {
+    // Keep what an earlier registration verified and this one did not resend (e.g. the SNP report in ekcert when
+    // only an HCL report comes now).
+    nlohmann::json keys = nlohmann::json::object();
+    if (a.virtual_flag.value_or(false) && a.provider_keys)
+      keys = nlohmann::json::parse(*a.provider_keys, nullptr, /*allow_exceptions=*/false);
+    if (!keys.is_object()) keys = nlohmann::json::object();
+    keys.update(surrogate_evidence);
+    a.virtual_flag = true;
+    a.provider_keys = keys.dump();
+  }
   if (req.mtls_cert.present) {
     if (!req.mtls_cert.value) a.mtls_cert.reset();
     else a.mtls_cert = req.mtls_cert.value->disabled ? "disabled" : base64_encode(req.mtls_cert.value->der);

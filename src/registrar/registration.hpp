@@ -10,8 +10,10 @@
 #include "common/attest/crypto/bytes.hpp"
 #include "common/attest/ek/certificate_field.hpp"
 #include "common/attest/ek/trust_store.hpp"
+#include "common/attest/snp/detect.hpp"
 #include "common/service/storage/registrar_store.hpp"
 #include "registrar/registrar_config.hpp"
+#include "registrar/surrogate_check.hpp"
 
 namespace kl::registrar {
 
@@ -43,6 +45,14 @@ struct ParsedRegistration {
   std::string agent_id;
   Field<Bytes> ek_tpm, aik_tpm, iak_tpm, idevid_tpm;   // TPM2B_PUBLIC bytes (structure checked in verify)
   Field<CertValue> ekcert, iak_cert, idevid_cert;
+  // `ekcert` held no X.509 certificate but an EK-certificate surrogate (an SEV-SNP report or an Azure HCL
+  // report, detected by content once X.509 parsing failed). ekcert is then present without a certificate value.
+  struct Surrogate {
+    snp::EkcertKind kind = snp::EkcertKind::unrecognized;
+    Bytes bytes;   // decoded ekcert, stored as sent
+  };
+  std::optional<Surrogate> ekcert_surrogate;
+  Field<Bytes> azure_hcl_report;   // our optional field: the Azure HCL report (NV 0x01400001), base64 or hex
   Field<MtlsCert> mtls_cert;
   Field<std::string> ip;
   Field<int> port;
@@ -64,6 +74,7 @@ struct RegistrationPolicy {
   MalformedCertAction malformed_cert_action = MalformedCertAction::warn;
   EkChainCheck ek_cert_chain_check = EkChainCheck::enforce;
   const ek::TrustStore* tpm_cert_store = nullptr;   // required for IAK/IDevID and the EK chain check
+  const SurrogateVerifier* surrogates = nullptr;     // SNP / Azure HCL checks; nullptr: surrogates refused
 };
 
 enum class Verdict { ok, invalid /*400*/, identity_violation /*403*/ };
@@ -74,13 +85,17 @@ struct CheckResult {
   std::vector<std::string> warnings;   // e.g. non-strict DER accepted under malformed_cert_action = warn
   std::string missing_issuer;          // EK/IAK/IDevID chain failure: issuer DN not found in tpm_cert_store
   std::string chain_field;             // which certificate field that was ("EK", "IAK", "IDevID")
+  // An EK-certificate surrogate was checked: its failure (named in the 400) or, on success, the verified fields
+  // the record keeps (provider_keys).
+  std::optional<SurrogateOutcome> surrogate;
 };
 
 // Step 2a: TPM identity immutability against the stored record (403). Only ek_tpm, ekcert, aik_tpm.
 CheckResult check_identity_immutable(const ParsedRegistration& req, const storage::RegistrarAgent* existing);
 
 // Step 2b: cryptographic checks on the record as it would be after the update: TPM2B_PUBLIC structures,
-// EK/IAK/IDevID key equals certificate key, certificate chains, AK<->IAK binding (TPM2_Certify).
+// EK/IAK/IDevID key equals certificate key, certificate chains, AK<->IAK binding (TPM2_Certify), and an
+// EK-certificate surrogate (SNP report / Azure HCL report) through policy.surrogates.
 CheckResult verify_registration(const ParsedRegistration& req, const storage::RegistrarAgent* existing,
                                 const RegistrationPolicy& policy);
 
@@ -94,7 +109,10 @@ struct BuiltRegistration {
 };
 
 // Step 3: the new record (regcount, active as §2.3 step 7) and the TPM2_MakeCredential challenge.
+// `surrogate_evidence` (CheckResult::surrogate->evidence of a verified surrogate) goes to the legacy columns
+// virtual = true / provider_keys, which upstream's GET /agents/{id} already renders (docs/snp-surrogates.md).
 // Throws kl::ParseError when no challenge can be made (no usable EK / AK).
-BuiltRegistration build_registration(const ParsedRegistration& req, const storage::RegistrarAgent* existing);
+BuiltRegistration build_registration(const ParsedRegistration& req, const storage::RegistrarAgent* existing,
+                                     const nlohmann::json& surrogate_evidence = nullptr);
 
 }  // namespace kl::registrar

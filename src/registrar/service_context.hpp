@@ -15,6 +15,7 @@
 #include "common/service/metrics/service_metrics.hpp"
 #include "common/service/storage/registrar_store.hpp"
 #include "registrar/registrar_config.hpp"
+#include "registrar/surrogate_check.hpp"
 
 namespace kl::registrar {
 
@@ -30,6 +31,7 @@ struct ServiceContext {
   spdlog::logger& log;
   AgentLocks& locks;
   metrics::ServiceMetrics* metrics = nullptr;  // null: nothing is counted (tests of single handlers)
+  const SurrogateVerifier* surrogates = nullptr;   // EK-certificate surrogate checks (nullptr: refused)
 };
 
 // Parameters captured from the matched route.

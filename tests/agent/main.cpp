@@ -1,7 +1,10 @@
 // kl_test_agent: a stand-in keylime agent for tests and demos.
 //   kl_test_agent register --registrar HOST:PORT --uuid ID [--tcti CONF | --software] [--ek rsa|ecc]
 //                          [--style rust|python] [--api 2.6] [--contact-ip IP] [--contact-port N]
-//                          [--mtls-cert FILE]
+//                          [--mtls-cert FILE] [--ekcert-surrogate FILE] [--azure-hcl-report FILE]
+//                          [--snp-vcek-key PEM --snp-chip-id HEX [--snp-vmpl N]]
+// --snp-vcek-key makes the agent act as an SVSM-vTPM: it sends, in place of an EK certificate, an SEV-SNP report
+// binding its EK (REPORT_DATA = SHA-512(ek_tpm)) signed with that (test) VCEK key (tests/support/snp_chain.hpp).
 // Prints the outcome as JSON; exit 0 on success, 1 on a refused/failed exchange, 2 on bad usage.
 //   kl_test_agent serve --uuid ID --port P [--tcti CONF | --software] [--ek rsa|ecc] [--address IP]
 //                       [--ca FILE | --no-mtls] [--registrar HOST:PORT --register] [--api 2.6]
@@ -16,6 +19,7 @@
 #include <fstream>
 #include <functional>
 #include <iostream>
+#include <iterator>
 #include <map>
 #include <memory>
 #include <sstream>
@@ -32,6 +36,7 @@
 #include "agent/tpm_agent.hpp"
 #include "common/attest/crypto/bytes.hpp"
 #include "common/service/http/client.hpp"
+#include "support/snp_chain.hpp"
 
 namespace {
 
@@ -117,10 +122,30 @@ int cmd_register(const std::vector<std::string>& argv) {
     ss << in.rdbuf();
     opts.mtls_cert = ss.str();
   }
+  // EK-certificate surrogates (raw bytes: an SEV-SNP report / Azure HCL report), sent instead of the EK certificate.
+  auto read_binary = [&](const std::string& key) {
+    std::ifstream in(args.at(key), std::ios::binary);
+    if (!in) throw UsageError("cannot read " + args.at(key));
+    return kl::Bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  };
+  if (args.count("ekcert-surrogate")) opts.ekcert_surrogate = read_binary("ekcert-surrogate");
+  if (args.count("azure-hcl-report")) opts.azure_hcl_report = read_binary("azure-hcl-report");
   if (!args.count("software") && !args.count("tcti")) throw UsageError("give --tcti CONF or --software");
 
   const auto [host, port] = host_port(need(args, "registrar"));
   auto identity = make_identity(args);
+  if (args.count("snp-vcek-key")) {
+    std::ifstream in(args.at("snp-vcek-key"));
+    if (!in) throw UsageError("cannot read " + args.at("snp-vcek-key"));
+    const std::string pem((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    snptest::ReportSpec spec;
+    const auto chip = kl::hex_decode(need(args, "snp-chip-id"));
+    if (!chip || chip->size() != 64) throw UsageError("--snp-chip-id must be 128 hex digits");
+    spec.chip_id = *chip;
+    spec.vmpl = static_cast<std::uint32_t>(std::stoul(get(args, "snp-vmpl", "0")));
+    opts.ekcert_surrogate =
+        snptest::surrogate_report(snptest::private_key_from_pem(pem).get(), identity->ek_tpm2b_public(), spec);
+  }
   kl::http::Client client(host, port);
   const auto outcome = kl::testing::register_and_activate(client, *identity, opts);
   std::cout << kl::testing::to_json(outcome).dump(2) << std::endl;
@@ -261,6 +286,8 @@ void usage() {
   std::cerr << "usage: kl_test_agent register --registrar HOST:PORT --uuid ID [--tcti CONF | --software]\n"
                "                              [--ek rsa|ecc] [--style rust|python] [--api 2.6]\n"
                "                              [--contact-ip IP] [--contact-port N] [--mtls-cert FILE]\n"
+               "                              [--ekcert-surrogate FILE] [--azure-hcl-report FILE]\n"
+               "                              [--snp-vcek-key PEM --snp-chip-id HEX [--snp-vmpl N]]\n"
                "       kl_test_agent serve --uuid ID --port P [--tcti CONF | --software] [--ek rsa|ecc]\n"
                "                           [--address IP] [--ca FILE | --no-mtls] [--registrar HOST:PORT --register]\n"
                "       kl_test_agent fleet --count N [--uuid-prefix P] [--port P] [--ca FILE | --no-mtls]\n"

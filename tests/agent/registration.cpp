@@ -41,6 +41,12 @@ nlohmann::json registration_body(const AgentIdentity& id, const RegisterOptions&
     }
     body["port"] = std::to_string(opts.contact_port);
   }
+  if (opts.ekcert_surrogate) {
+    // The PoC's registrar client: ekcert = base64 of the report read from NV, plus ek_tpm (TPM2B_PUBLIC).
+    body["ekcert"] = kl::base64_encode(*opts.ekcert_surrogate);
+    body["ek_tpm"] = kl::base64_encode(id.ek_tpm2b_public());
+  }
+  if (opts.azure_hcl_report) body["azure_hcl_report"] = kl::base64_encode(*opts.azure_hcl_report);
   return body;
 }
 

@@ -1,6 +1,7 @@
 // The agent's side of the registrar protocol (wire-contract §2.3-§2.5): registration body, auth_tag,
 // and the POST/PUT exchange.
 #pragma once
+#include <optional>
 #include <string>
 
 #include <nlohmann/json.hpp>
@@ -21,6 +22,11 @@ struct RegisterOptions {
     python_6_7   // upstream Python agent 6.7.0 (API 2.1): no Content-Type; ekcert base64(DER) and NO ek_tpm
   } style = Style::rust;
   std::string api_version = "2.6";
+  // EK-certificate surrogate sent instead of the EK certificate: standard base64 of these bytes in `ekcert` (as the
+  // SVSM-vTPM PoC sends its SEV-SNP report, or an Azure HCL report), with ek_tpm always sent beside it.
+  std::optional<kl::Bytes> ekcert_surrogate;
+  // Azure HCL report (NV 0x01400001) in the optional `azure_hcl_report` field, standard base64.
+  std::optional<kl::Bytes> azure_hcl_report;
 };
 
 nlohmann::json registration_body(const AgentIdentity& id, const RegisterOptions& opts);

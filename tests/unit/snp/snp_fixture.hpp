@@ -1,83 +1,14 @@
-// Test-only SEV-SNP "fake AMD": an ARK (RSA-4096, RSA-PSS SHA-384) -> ASK -> VCEK/VLEK (P-384, AMD extensions) chain
-// generated at test time, a report builder and a report signer, so every verify/validate path can be exercised
-// offline (as go-sev-guest's fake signer does). Plus readers for the shared test vectors.
+// Readers for the shared SNP test vectors; the synthetic AMD chain itself lives in tests/support/snp_chain.hpp
+// (shared with the registrar tests and the test agent).
 #pragma once
-#include <chrono>
-#include <filesystem>
 #include <string>
-#include <vector>
 
 #include "common/attest/crypto/bytes.hpp"
-#include "common/attest/crypto/ossl.hpp"
-#include "common/attest/snp/cert_source.hpp"
-#include "common/attest/snp/report.hpp"
-#include "common/attest/snp/tcb.hpp"
+#include "support/snp_chain.hpp"
 
 namespace snptest {
 
 kl::Bytes read_testdata(const std::string& rel);  // KL_TESTDATA_DIR "/" rel; FAILs the test if missing
 kl::Bytes sample_ek_tpm();  // ek_tpm of keylime-db/registrar-get-agent-v2.1.json (decoded TPM2B_PUBLIC)
-
-struct TestChain {
-  kl::ossl::Pkey ark_key, ask_key, asvk_key;
-  kl::ossl::X509Ptr ark, ask, asvk;  // ARK-Milan, SEV-Milan, SEV-VLEK-Milan (test keys, names as AMD's)
-  std::string ark_sha256;
-};
-// Built once per process (RSA-4096 key generation is slow).
-const TestChain& test_chain();
-// A second, unrelated "AMD" with the same names (for "ARK not pinned").
-const TestChain& rogue_chain();
-
-struct LeafSpec {
-  bool vlek = false;
-  kl::Bytes hw_id;  // VCEK: 64 bytes
-  kl::snp::TcbParts tcb{3, 0, 8, 115};
-  std::string product_name = "Milan-B0";
-  long not_before_days = -30, not_after_days = 3650;  // relative to now
-  long serial = 0;
-};
-struct TestLeaf {
-  kl::ossl::Pkey key;
-  kl::ossl::X509Ptr cert;
-  kl::Bytes der;
-};
-TestLeaf make_leaf(const TestChain& chain, const LeafSpec& spec);
-
-// An unsigned version-2 Milan report with sane fields: policy 0x30000, VMPL 0, signer VCEK, all TCBs = tcb,
-// firmware 1.52.4, REPORT_ID_MA all 0xFF.
-struct ReportSpec {
-  std::uint32_t version = 2;
-  std::uint64_t policy = 0x30000;
-  std::uint32_t vmpl = 0;
-  std::uint32_t signer_info = 0;
-  kl::snp::TcbParts tcb{3, 0, 8, 115};
-  kl::Bytes chip_id;      // 64 bytes
-  kl::Bytes report_data;  // 64 bytes (zero if empty)
-  kl::Bytes measurement;  // 48 bytes (pattern if empty)
-  std::uint8_t cpuid_fam = 0x19, cpuid_mod = 0x01, cpuid_step = 0x01;  // used for v3+
-};
-kl::Bytes build_report(const ReportSpec& spec);
-// Signs [0, 0x2A0) with `key` (ECDSA P-384 / SHA-384), writing r, s little-endian at 0x2A0 / 0x2E8.
-void sign_report(kl::Bytes& raw, EVP_PKEY* key);
-
-// CRL issued by the ARK listing `revoked_serials` (certificates issued by the ARK, i.e. ASKs).
-kl::Bytes make_ark_crl(const TestChain& chain, const std::vector<long>& revoked_serials, long next_update_days = 30);
-
-// A temporary directory removed at scope exit.
-struct TempDir {
-  std::filesystem::path path;
-  TempDir();
-  ~TempDir();
-};
-// Writes <dir>/Milan/{ark,ask,asvk}.pem for the chain.
-void write_store(const TestChain& chain, const std::filesystem::path& dir);
-void write_file(const std::filesystem::path& p, kl::ByteView data);
-std::string to_pem(X509* cert);
-kl::Bytes to_der(X509* cert);
-
-// A StoreCertSource pinned to the test chain's ARK.
-kl::snp::StoreCertSource::Options test_store_options(const std::filesystem::path& dir);
-
-kl::Bytes chip_id_of(std::uint8_t seed);  // 64 deterministic bytes
 
 }  // namespace snptest

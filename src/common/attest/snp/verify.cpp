@@ -304,7 +304,7 @@ VerifyResult verify_for_product(const SnpReport& report, ByteView raw, const Ver
   if (opts.check_crl) {
     auto crl = opts.certs->crl(product, kind);
     if (!crl) {
-      if (!opts.crl_fail_open)
+      if (!opts.crl_fail_open && !opts.crl_missing_ok)
         return fail_result(SnpError::crl_unavailable, "no CRL available for " + pname, product);
     } else {
       auto v = check_revocation(*crl, ark, entry->intermediate.get(), entry->leaf.get(), t);

@@ -63,6 +63,9 @@ struct VerifyOptions {
   std::optional<std::chrono::system_clock::time_point> time;  // check time; default: now
   bool check_crl = false;
   bool crl_fail_open = false;  // with check_crl: a missing CRL passes instead of ERR_CRL_UNAVAILABLE
+  // with check_crl: no CRL at all passes, but one that is present must parse, verify and be current (else
+  // ERR_CRL_UNAVAILABLE) — "check the CRL when there is one". crl_fail_open also lets a bad CRL pass.
+  bool crl_missing_ok = false;
   ChainCache* cache = nullptr;
 };
 
