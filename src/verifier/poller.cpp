@@ -12,6 +12,8 @@
 #include "common/attest/crypto/random.hpp"
 #include "common/attest/quote/clock_check.hpp"
 #include "common/attest/tpm/public_area.hpp"
+#include "common/attest/crypto/digest.hpp"
+#include "common/attest/parse_error.hpp"
 #include "verifier/agents_handler.hpp"
 #include "verifier/operational_state.hpp"
 #include "verifier/quote_round.hpp"
@@ -38,6 +40,8 @@ struct Poller::Agent {
   bool partial0 = true;           // ask for the pubkey on the next quote
   bool v_delivered = false;
   bool renegotiated = false;      // one renegotiation per failing request
+  bool policies_loaded = false;   // att.runtime_policy / att.mb_policy fetched from the policy cache
+  std::uint64_t policy_generation = 0;
 };
 
 namespace {
@@ -80,6 +84,55 @@ std::string encrypt_v(const std::string& pubkey_pem, const Bytes& v) {
     throw std::runtime_error("cannot encrypt V: " + ossl::last_error());
   out.resize(len);
   return base64_encode(out);
+}
+
+// The incremental IMA state in upstream's verifiermain columns: boottime, next_ima_ml_entry, ima_pcrs ([10] once
+// PCR 10 was matched), pcr10 (raw running value, BLOB), learned_ima_keyrings (JSON: keyring name -> keyring JSON
+// string). The bank is not stored upstream: it is the one of the quotes (hash_alg), checked against the size.
+ima::ImaState ima_state_from_row(const storage::VerifierAgent& row, spdlog::logger& log) {
+  ima::ImaState s;
+  s.next_entry = static_cast<std::uint64_t>(std::max<long long>(0, row.next_ima_ml_entry.value_or(0)));
+  s.boottime = row.boottime.value_or(0);
+  if (row.pcr10 && !row.pcr10->empty()) {
+    std::optional<crypto::HashAlg> bank = crypto::hash_from_name(row.hash_alg.value_or(""));
+    if (!bank || crypto::digest_size(*bank) != row.pcr10->size()) {
+      bank.reset();
+      for (auto h : {crypto::HashAlg::sha1, crypto::HashAlg::sha256, crypto::HashAlg::sha384, crypto::HashAlg::sha512})
+        if (crypto::digest_size(h) == row.pcr10->size()) bank = h;
+    }
+    if (bank) {
+      s.pcr10 = *row.pcr10;
+      s.bank = *bank;
+    }
+  }
+  if (!s.pcr10 && s.next_entry != 0) {
+    // An offset without the PCR value it belongs to cannot be continued: replay the whole log.
+    log.warn("Agent {}: stored next_ima_ml_entry {} has no usable pcr10; the next quote asks for the whole log",
+             row.agent_id, s.next_entry);
+    s.next_entry = 0;
+  }
+  if (row.learned_ima_keyrings) {
+    try {
+      const json j = json::parse(*row.learned_ima_keyrings);
+      if (j.is_object()) s.learned_keyrings = ima::ImaKeyrings::from_json(j);
+    } catch (const std::exception& e) {
+      log.warn("Agent {}: stored learned_ima_keyrings unusable ({}), starting without", row.agent_id, e.what());
+    }
+  }
+  return s;
+}
+
+void ima_state_to_row(const ima::ImaState& s, storage::VerifierAgent& row) {
+  row.next_ima_ml_entry = static_cast<long long>(s.next_entry);
+  row.boottime = s.boottime;
+  if (s.pcr10) {
+    row.pcr10 = *s.pcr10;
+    row.ima_pcrs = "[10]";
+  } else {
+    row.pcr10.reset();
+    row.ima_pcrs = "[]";
+  }
+  row.learned_ima_keyrings = s.learned_keyrings.to_json().dump();
 }
 
 bool version_not_supported(const http::ClientResponse& r) {
@@ -128,7 +181,7 @@ Poller::Poller(const VerifierSettings& settings, storage::VerifierStore& store, 
         return static_cast<long long>(
             std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count());
       }),
-      writer_(store, log_) {}
+      writer_(store, log_), policies_(store) {}
 
 Poller::~Poller() { shutdown(); }
 
@@ -215,8 +268,14 @@ void Poller::start(const storage::VerifierAgent& row) {
     a->att.accept_enc_algs = list_column(row.accept_tpm_encryption_algs);
     a->att.accept_sign_algs = list_column(row.accept_tpm_signing_algs);
     a->att.cached_pubkey = row.public_key;
-    a->att.next_ima_ml_entry = row.next_ima_ml_entry.value_or(0);
-    a->att.boottime = row.boottime.value_or(0);
+    a->att.ima = ima_state_from_row(row, *log_);
+    a->att.attestation_count = row.attestation_count.value_or(0);
+    a->att.mb_policy_name = settings_.measured_boot_policy_name;
+    a->att.mb_evaluate_always = settings_.measured_boot_evaluate == MeasuredBootEvaluate::always;
+    a->att.ignore_tomtou_errors = settings_.ignore_tomtou_errors;
+    if (const auto& keys = row.ima_sign_verification_keys; keys && !keys->empty())
+      a->att.tenant_keyring = ima::ImaKeyring::from_string(*keys).value_or(ima::ImaKeyring());
+    a->policies_loaded = false;   // fetched on the first round (the tenant may have just stored them)
     if (row.tpm_clockinfo) {
       try {
         a->att.clock = quote::clock_info_from_json(json::parse(*row.tpm_clockinfo));
@@ -284,9 +343,35 @@ RemoveResult Poller::remove(const std::string& agent_id) {
   writer_.forget(agent_id);
   writer_.flush();
   store_.remove_agent(agent_id);
+  // The store deletes the policies named after the agent with it; their row ids may be reused.
+  policies_.invalidate_runtime(agent_id);
+  policies_.invalidate_mb(agent_id);
   std::lock_guard lk(agents_mutex_);
   agents_.erase(agent_id);
   return RemoveResult::removed;
+}
+
+void Poller::policy_changed(PolicyKind kind, const std::string& name) {
+  if (kind == PolicyKind::runtime)
+    policies_.invalidate_runtime(name);
+  else
+    policies_.invalidate_mb(name);
+}
+
+bool Poller::refresh_policies(Agent& a, std::string& error) {
+  // Called with a.m held, on a worker: the first round, or after a policy changed.
+  const std::uint64_t gen = policies_.generation();
+  if (a.policies_loaded && a.policy_generation == gen) return true;
+  try {
+    a.att.runtime_policy = policies_.runtime_policy(a.row.ima_policy_id);
+    a.att.mb_policy = policies_.mb_policy(a.row.mb_policy_id);
+  } catch (const std::exception& e) {
+    error = e.what();
+    return false;
+  }
+  a.policies_loaded = true;
+  a.policy_generation = gen;
+  return true;
 }
 
 bool Poller::finish_if_terminated(const std::shared_ptr<Agent>& a) {
@@ -296,6 +381,8 @@ bool Poller::finish_if_terminated(const std::shared_ptr<Agent>& a) {
   writer_.forget(id);
   writer_.flush();
   store_.remove_agent(id);
+  policies_.invalidate_runtime(id);
+  policies_.invalidate_mb(id);
   std::lock_guard lk(agents_mutex_);
   auto it = agents_.find(id);
   if (it != agents_.end() && it->second == a) agents_.erase(it);
@@ -327,7 +414,7 @@ void Poller::request_quote(const std::shared_ptr<Agent>& a, std::uint64_t gen) {
     const std::string mask = a->att.tpm_policy.mask.empty() ? "0x0" : a->att.tpm_policy.mask;
     path = "/v" + a->row.supported_version.value_or(current_api_version()) + "/quotes/integrity?nonce=" + nonce +
            "&mask=" + mask + "&partial=" + (a->partial0 ? "0" : "1") +
-           "&ima_ml_entry=" + std::to_string(a->att.next_ima_ml_entry);
+           "&ima_ml_entry=" + std::to_string(a->att.ima.next_entry);
     a->in_flight = true;
     target = a->target;
   }
@@ -396,18 +483,33 @@ void Poller::on_quote(const std::shared_ptr<Agent>& a, std::uint64_t gen, const 
   } catch (const std::exception&) {
   }
   RoundResult round;
+  round.ima = a->att.ima;
+  std::string policy_error;
   if (!a->ak) {
     round.failure = internal_failure("exception", {{"context", "Agent attestation caused an exception"},
                                                    {"data", "the stored ak_tpm is not a usable key"}},
                                      settings_.severity_policy);
+  } else if (!refresh_policies(*a, policy_error)) {
+    log_->error("Agent {}: {}", id, policy_error);
+    round.failure = internal_failure("exception", {{"context", "Agent attestation caused an exception"},
+                                                   {"data", policy_error}},
+                                     settings_.severity_policy);
   } else {
-    round = evaluate_quote_response(results, nonce, a->ak.get(), a->att, settings_.severity_policy);
+    a->att.attestation_count = a->row.attestation_count.value_or(0);
+    try {
+      round = evaluate_quote_response(results, nonce, a->ak.get(), a->att, settings_.severity_policy);
+    } catch (const std::exception& e) {
+      // Upstream: internal.verifier.exception "Agent caused the verifier to throw an exception".
+      round = RoundResult{};
+      round.ima = a->att.ima;
+      round.failure = internal_failure("exception", {{"context", "Agent caused the verifier to throw an exception"},
+                                                     {"data", e.what()}},
+                                       settings_.severity_policy);
+    }
   }
 
-  a->att.next_ima_ml_entry = round.next_ima_ml_entry;
-  a->att.boottime = round.boottime;
-  a->row.next_ima_ml_entry = round.next_ima_ml_entry;
-  a->row.boottime = round.boottime;
+  a->att.ima = round.ima;
+  ima_state_to_row(round.ima, a->row);
   if (round.inconclusive) {
     commit(*a);
     const std::uint64_t g = a->generation;
@@ -428,6 +530,15 @@ void Poller::on_quote(const std::shared_ptr<Agent>& a, std::uint64_t gen, const 
       notify = !internal;
     }
     log_->warn("Agent {} failed attestation: {}", id, top ? top->event_id : std::string("(no event)"));
+    // Every reason, with its context (e.g. the file an IMA entry names), as upstream logs them.
+    std::size_t shown = 0;
+    for (const auto& ev : round.failure.events()) {
+      if (++shown > 20) {
+        log_->warn("Agent {}: ... {} more event(s)", id, round.failure.events().size() - 20);
+        break;
+      }
+      log_->warn("Agent {}: {} {}", id, ev.event_id, ev.context_text());
+    }
     const bool stop_polling = !round.failure.recoverable() || level >= settings_.severity_policy.max_label().level;
     if (stop_polling) {
       a->row.operational_state = static_cast<int>(internal ? State::failed : State::invalid_quote);
