@@ -94,16 +94,14 @@ ima::ImaState ima_state_from_row(const storage::VerifierAgent& row, spdlog::logg
   s.next_entry = static_cast<std::uint64_t>(std::max<long long>(0, row.next_ima_ml_entry.value_or(0)));
   s.boottime = row.boottime.value_or(0);
   if (row.pcr10 && !row.pcr10->empty()) {
-    std::optional<crypto::HashAlg> bank = crypto::hash_from_name(row.hash_alg.value_or(""));
-    if (!bank || crypto::digest_size(*bank) != row.pcr10->size()) {
-      bank.reset();
+    const auto named = crypto::hash_from_name(row.hash_alg.value_or(""));
+    if (named && crypto::digest_size(*named) == row.pcr10->size()) {
+      s.bank = *named;
+    } else {
       for (auto h : {crypto::HashAlg::sha1, crypto::HashAlg::sha256, crypto::HashAlg::sha384, crypto::HashAlg::sha512})
-        if (crypto::digest_size(h) == row.pcr10->size()) bank = h;
+        if (crypto::digest_size(h) == row.pcr10->size()) s.bank = h;
     }
-    if (bank) {
-      s.pcr10 = *row.pcr10;
-      s.bank = *bank;
-    }
+    if (s.bank) s.pcr10 = *row.pcr10;
   }
   if (!s.pcr10 && s.next_entry != 0) {
     // An offset without the PCR value it belongs to cannot be continued: replay the whole log.
