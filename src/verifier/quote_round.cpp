@@ -158,6 +158,7 @@ RoundResult evaluate_quote_response(const json& r, std::string_view nonce, EVP_P
 
   // IMA offset and reboot tracking (§0 step 3.5, §3.6).
   const std::uint64_t expected_entry = out.ima.next_entry;
+  bool rebooted = false;
   const std::uint64_t got_entry = *entry < 0 ? ~std::uint64_t{0} : static_cast<std::uint64_t>(*entry);
   switch (ima::check_ima_offset(out.ima, got_entry, *boottime)) {
     case ima::OffsetDecision::entry_mismatch:
@@ -168,11 +169,14 @@ RoundResult evaluate_quote_response(const json& r, std::string_view nonce, EVP_P
                              {"expected", expected_entry}},
                             false);
       break;
-    case ima::OffsetDecision::rebooted: out.inconclusive = true; return out;
+    case ima::OffsetDecision::rebooted:
+      // Upstream returns success here without checking the quote (QUIRK, weakens security): we still check it.
+      rebooted = true;
+      break;
     case ima::OffsetDecision::full_replay:
     case ima::OffsetDecision::incremental: break;
   }
-  out.ima.boottime = *boottime;
+  if (!rebooted) out.ima.boottime = *boottime;
 
   // check_quote: signature, nonce, PCR digest.
   quote::QuoteParts parts;
@@ -202,6 +206,12 @@ RoundResult evaluate_quote_response(const json& r, std::string_view nonce, EVP_P
     return out;
   }
   out.clock_update = clock.update;
+  if (rebooted) {
+    // A good quote, but the IMA list it came with belongs to another boot: inconclusive, the next request asks
+    // for the whole log (state reset above). Not counted as an attestation, as upstream.
+    out.inconclusive = true;
+    return out;
+  }
 
   // ---- check_pcrs, step by step in upstream's order (§2.2) ----
   const auto pcrs = quote::pcrs_hex(vq.pcrs);

@@ -54,8 +54,8 @@ struct AttestationState {
 
 struct RoundResult {
   Failure failure{Component::quote_validation};
-  // boottime changed at the expected IMA offset: IMA state reset, round inconclusive (Keylime QUIRK: no quote
-  // check, attestation_count not incremented, not a failure).
+  // boottime changed at the expected IMA offset: IMA state reset, the quote checked (a bad one is a failure), then
+  // the round is inconclusive: attestation_count not incremented, not a failure (upstream skips the quote check).
   bool inconclusive = false;
   std::optional<std::string> pubkey;   // the key used for PCR 16 (response or cache)
   bool pubkey_from_response = false;

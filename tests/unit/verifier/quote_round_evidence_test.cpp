@@ -205,7 +205,12 @@ TEST_CASE("IMA in the round: failures carry upstream's event ids") {
     const auto r = evaluate_quote_response(a.response({10, 16}, 1), kNonce, ak.get(), st, sev);
     CHECK(r.inconclusive);
     CHECK_FALSE(r.ok());
+    CHECK_FALSE(r.failure.failed());
     CHECK(r.ima.next_entry == 0);
+    // Deliberate difference: the quote is still checked; a bad one is a failure, not an inconclusive round.
+    const auto bad = evaluate_quote_response(a.response({10, 16}, 1), "anotherNonce00000000", ak.get(), st, sev);
+    CHECK_FALSE(bad.inconclusive);
+    CHECK(ids(bad) == std::vector<std::string>{"qoute_validation.quote_validation"});
   }
 }
 
