@@ -26,6 +26,16 @@ ImaLine ima_ng_line_digest(const std::string& path, const std::string& file_dige
   return l;
 }
 
+ImaLine ima_line_from_text(std::string_view text) {
+  const kl::ima::Entry e = kl::ima::parse_entry(text);
+  ImaLine l;
+  l.text = std::string(text);
+  l.sha256_extend = kl::crypto::digest(HashAlg::sha256, kl::ima::template_data(e));
+  l.path = e.name;
+  l.file_digest_hex = kl::hex_encode(e.digest.hash);
+  return l;
+}
+
 ImaLine ima_ng_line(const std::string& path, std::string_view content) {
   return ima_ng_line_digest(path, kl::hex_encode(kl::crypto::digest(HashAlg::sha256, kl::as_bytes(content))));
 }

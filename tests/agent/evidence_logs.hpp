@@ -25,6 +25,10 @@ ImaLine ima_ng_line(const std::string& path, std::string_view content);
 // The same with a given file digest (lowercase hex SHA-256).
 ImaLine ima_ng_line_digest(const std::string& path, const std::string& file_digest_hex);
 
+// An ascii log line as the kernel wrote it (any supported template): what it extends into the sha256 bank.
+// Throws kl::ParseError for a line that does not parse.
+ImaLine ima_line_from_text(std::string_view line);
+
 // A schema-complete runtime policy (format version 1) allowing exactly the files of `lines`
 // (boot_aggregate lines included), log_hash_alg sha1.
 nlohmann::json runtime_policy_for(const std::vector<ImaLine>& lines);
