@@ -93,7 +93,7 @@ TEST_CASE("measured boot (example policy): the log's own refstate passes, tamper
   CHECK(agent_status(tenant, "mb-foreign")["attestation_count"] == 0);
 }
 
-TEST_CASE("measured boot (accept-all, the default): any refstate passes when the log replays; a PCR outside it fails") {
+TEST_CASE("measured boot (accept-all, the default): any refstate passes when the log replays - a PCR outside it fails") {
   Deployment d;
   auto tenant = d.tenant();
   const kl::Bytes log = secureboot_log();

@@ -28,7 +28,7 @@ json allowlist_body(const json& policy) {
 
 }  // namespace
 
-TEST_CASE("policy cache: one compiled runtime policy for many agents; an /allowlists update is picked up") {
+TEST_CASE("policy cache: one compiled runtime policy for many agents - an /allowlists update is picked up") {
   kl::testing::TempDir dir;
   Verifier v(dir.path());
   const std::vector<kl::testing::ImaLine> boot = {ima_ng_line("boot_aggregate", "boot"),
@@ -76,7 +76,7 @@ TEST_CASE("policy cache: one compiled runtime policy for many agents; an /allowl
   CHECK(v.show("shared-0")["operational_state"] == 3);
 }
 
-TEST_CASE("policy cache: an agent's own policy goes with the agent; a deleted agent's row id is not confused") {
+TEST_CASE("policy cache: an agent's own policy goes with the agent - a deleted agent's row id is not confused") {
   kl::testing::TempDir dir;
   Verifier v(dir.path());
   const std::vector<kl::testing::ImaLine> boot = {ima_ng_line("boot_aggregate", "boot")};

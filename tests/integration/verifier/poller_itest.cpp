@@ -87,7 +87,7 @@ TEST_CASE("poller: wrong nonce, tampered quote, swapped AK -> qoute_validation.q
   CHECK(v.show("agent-n")["attestation_count"] == 0);
 }
 
-TEST_CASE("poller: agent down -> retries then FAILED; back + reactivate -> attesting; delete stops polling") {
+TEST_CASE("poller: agent down -> retries then FAILED - back + reactivate -> attesting - delete stops polling") {
   kl::testing::TempDir dir;
   Verifier v(dir.path());
   TestAgent a("agent-d", v.cacert());

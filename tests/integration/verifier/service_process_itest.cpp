@@ -28,7 +28,7 @@ using kl::itest::binary;
 using kl::itest::Deployment;
 using kl::itest::eventually;
 
-TEST_CASE("verifier process: tenant add -> attesting; restart resumes; malformed and unregistered agents refused") {
+TEST_CASE("verifier process: tenant add -> attesting - restart resumes - malformed and unregistered agents refused") {
   Deployment d;
   kl::testing::SoftwareAgent identity;
   kl::testing::AgentServerOptions ao;
@@ -94,7 +94,7 @@ TEST_CASE("verifier process: tenant add -> attesting; restart resumes; malformed
   CHECK(agent.api().quotes_served() == served);
 }
 
-TEST_CASE("verifier process: configuration errors exit non-zero naming the key; zeromq is refused") {
+TEST_CASE("verifier process: configuration errors exit non-zero naming the key - zeromq is refused") {
   kl::testing::TempDir dir;
   auto run = [&](const std::string& conf) {
     std::ofstream(dir.path() / "v.conf") << conf;
@@ -113,7 +113,7 @@ TEST_CASE("verifier process: configuration errors exit non-zero naming the key; 
   CHECK(r.output.find("Usage: keylime_verifier") != std::string::npos);
 }
 
-TEST_CASE("verifier process: a swtpm-backed agent attests; a PCR outside tpm_policy gives invalid_pcr_15") {
+TEST_CASE("verifier process: a swtpm-backed agent attests - a PCR outside tpm_policy gives invalid_pcr_15") {
   REQUIRE(kl::testing::Swtpm::available());
   Deployment d;
   kl::testing::Swtpm swtpm;
