@@ -11,6 +11,7 @@
 #include "agent/software_agent.hpp"
 #include "agent/software_quote.hpp"
 #include "common/attest/crypto/digest.hpp"
+#include "common/attest/ima/keyring.hpp"
 #include "common/attest/mb/boot_log.hpp"
 #include "common/attest/quote/quote_string.hpp"
 #include "common/attest/quote/tpm_policy.hpp"
@@ -323,4 +324,34 @@ TEST_CASE("measured boot in the round: the sample UEFI log replays to the quoted
     r = evaluate_quote_response(a.response(pcrs), kNonce, ak.get(), st, sev);
     CHECK(ids(r) == std::vector<std::string>{"ima.validation.ima-ng.not_in_allowlist"});
   }
+}
+
+TEST_CASE("IMA in the round: signed ima-sig entries pass with the tenant's keyring (ima_sign_verification_keys)") {
+  Agent a;
+  kl::ossl::Pkey ak(EVP_PKEY_dup(a.identity.ak_key()));
+  const std::string dir = std::string(KL_TESTDATA_DIR) + "/keylime/ima/";
+  std::istringstream lines(read_file(dir + "signatures.ima-sig.txt"));
+  for (std::string line; std::getline(lines, line);)
+    if (!line.empty()) a.measure(kl::testing::ima_line_from_text(line));
+  REQUIRE(a.lines.size() == 2);
+  AttestationState st = state_for(kl::testing::runtime_policy_for({}));   // a policy allowing no file
+  const kl::SeverityPolicy sev;
+
+  auto r = evaluate_quote_response(a.response({10, 16}), kNonce, ak.get(), st, sev);
+  CHECK(ids(r) == std::vector<std::string>{"ima.validation.ima-ng.not_in_allowlist",
+                                           "ima.validation.ima-ng.not_in_allowlist"});
+  kl::ima::ImaKeyring both;
+  both.add(kl::ima::load_public_key_pem(read_file(dir + "rsa2048pub.pem")));
+  both.add(kl::ima::load_public_key_pem(read_file(dir + "secp256k1.pem")));
+  st.tenant_keyring = both;
+  r = evaluate_quote_response(a.response({10, 16}), kNonce, ak.get(), st, sev);
+  INFO(describe(r));
+  CHECK(r.ok());   // the signatures verify: the digests are not needed
+  // Only the RSA key: the EC-signed line falls back to the (empty) digests.
+  kl::ima::ImaKeyring rsa_only;
+  rsa_only.add(kl::ima::load_public_key_pem(read_file(dir + "rsa2048pub.pem")));
+  st.tenant_keyring = rsa_only;
+  r = evaluate_quote_response(a.response({10, 16}), kNonce, ak.get(), st, sev);
+  REQUIRE(ids(r) == std::vector<std::string>{"ima.validation.ima-ng.not_in_allowlist"});
+  CHECK(r.failure.events()[0].context["message"] == "File not found in allowlist: /usr/bin/zmore");
 }
