@@ -98,3 +98,37 @@ TEST_CASE("policy cache: an agent's own policy goes with the agent - a deleted a
     REQUIRE(eventually([&] { return v.call("GET", "/v2.6/agents/own-policy").status == 404; }));
   }
 }
+
+TEST_CASE("IMA across an agent reboot: the verifier notices the new boottime and replays the new log from entry 0") {
+  kl::testing::TempDir dir;
+  Verifier v(dir.path());
+  TestAgent a("rebooting", v.cacert());
+  const std::vector<kl::testing::ImaLine> files = {ima_ng_line("boot_aggregate", "boot"),
+                                                   ima_ng_line("/usr/bin/bash", "bash"),
+                                                   ima_ng_line("/usr/bin/ls", "ls"),
+                                                   ima_ng_line("/usr/bin/cat", "cat")};
+  for (int i = 0; i < 3; ++i) a.server->measure(files[i]);
+  json b = a.add_body("");
+  b["tpm_policy"] = "{\"mask\": \"0x400\"}";
+  b["runtime_policy"] = kl::base64_encode(kl::as_bytes(kl::testing::runtime_policy_for(files).dump()));
+  REQUIRE(v.call("POST", "/v2.6/agents/rebooting", b.dump()).status == 200);
+  INFO(v.log_text());
+  REQUIRE(eventually([&] { return count_of(v, "rebooting") >= 2; }));
+  REQUIRE(a.server->api().ima_entries_requested().back() == 3);
+
+  // Reboot: PCRs and the IMA log start over, a new boot time; the new log is longer than the old offset.
+  a.server->software_tpm()->reboot();
+  a.server->api().set_ima_log("");
+  a.server->api().set_boottime(1800000000);
+  for (const auto& l : files) a.server->measure(l);
+  const std::size_t before = a.server->api().ima_entries_requested().size();
+  const long long c = count_of(v, "rebooting");
+  REQUIRE(eventually([&] { return count_of(v, "rebooting") >= c + 2; }));
+  const auto asked = a.server->api().ima_entries_requested();
+  CHECK(std::find(asked.begin() + static_cast<long>(before), asked.end(), 0) != asked.end());
+  CHECK(asked.back() == 4);
+  const json s = v.show("rebooting");
+  CHECK(s["operational_state"] == 3);
+  CHECK(s["last_event_id"].is_null());
+  CHECK(v.store->find_agent("rebooting")->boottime == 1800000000);
+}
