@@ -18,6 +18,10 @@ class AgentScheduler {
   virtual bool stop(const std::string& agent_id, int new_state) = 0;
   // DELETE semantics of wire-contract §3.6 once the caller has decided the agent may go.
   virtual RemoveResult remove(const std::string& agent_id) = 0;
+  // A runtime (allowlists) or measured-boot (mbpolicies) policy of that name was updated or deleted through the
+  // tenant API: agents using it must judge their next quote by the stored version.
+  enum class PolicyKind { runtime, measured_boot };
+  virtual void policy_changed(PolicyKind, const std::string& name) {}
 };
 
 }  // namespace kl::verifier

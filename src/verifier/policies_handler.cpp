@@ -65,6 +65,7 @@ http::Response store_runtime(ServiceContext& ctx, const http::Request& req, cons
   const auto& policy = std::get<storage::RuntimePolicy>(row);
   if (update) {
     if (!ctx.store.update_runtime_policy(policy)) return envelope(404, "Runtime policy " + p.id + " not found");
+    if (ctx.scheduler) ctx.scheduler->policy_changed(AgentScheduler::PolicyKind::runtime, p.id);
   } else {
     try {
       ctx.store.insert_runtime_policy(policy);
@@ -91,6 +92,7 @@ http::Response store_mb(ServiceContext& ctx, const http::Request& req, const Rou
   if (auto bad = check_mb_policy_text(*row.mb_policy)) return envelope(400, *bad);
   if (update) {
     if (!ctx.store.update_mb_policy(row)) return envelope(404, "Measured boot policy " + p.id + " not found");
+    if (ctx.scheduler) ctx.scheduler->policy_changed(AgentScheduler::PolicyKind::measured_boot, p.id);
   } else {
     try {
       ctx.store.insert_mb_policy(row);
@@ -167,6 +169,7 @@ http::Response handle_update_runtime(ServiceContext& ctx, const http::Request& r
 http::Response handle_delete_runtime(ServiceContext& ctx, const http::Request&, const RouteParams& p) {
   try {
     if (!ctx.store.remove_runtime_policy(p.id)) return envelope(404, "Runtime policy " + p.id + " not found");
+    if (ctx.scheduler) ctx.scheduler->policy_changed(AgentScheduler::PolicyKind::runtime, p.id);
   } catch (const storage::PolicyInUse&) {
     return envelope(409, "Runtime policy " + p.id + " is in use by an agent");
   }
@@ -194,6 +197,7 @@ http::Response handle_update_mb(ServiceContext& ctx, const http::Request& req, c
 http::Response handle_delete_mb(ServiceContext& ctx, const http::Request&, const RouteParams& p) {
   try {
     if (!ctx.store.remove_mb_policy(p.id)) return envelope(404, "Measured boot policy " + p.id + " not found");
+    if (ctx.scheduler) ctx.scheduler->policy_changed(AgentScheduler::PolicyKind::measured_boot, p.id);
   } catch (const storage::PolicyInUse&) {
     return envelope(409, "Measured boot policy " + p.id + " is in use by an agent");
   }

@@ -1,5 +1,5 @@
 // Runtime-policy (/v2.x/allowlists) and measured-boot-policy (/v2.x/mbpolicies) storage (wire-contract §3.8).
-// Stored only; evaluation is another issue.
+// Updates and deletions are announced to the scheduler (AgentScheduler::policy_changed) for the poller's policy cache.
 #pragma once
 #include "common/service/http/message.hpp"
 #include "verifier/service_context.hpp"

@@ -12,7 +12,10 @@
 #include "common/attest/crypto/random.hpp"
 #include "common/attest/quote/clock_check.hpp"
 #include "common/attest/tpm/public_area.hpp"
+#include "common/attest/crypto/digest.hpp"
+#include "common/attest/parse_error.hpp"
 #include "verifier/agents_handler.hpp"
+#include "verifier/ima_columns.hpp"
 #include "verifier/operational_state.hpp"
 #include "verifier/quote_round.hpp"
 #include "verifier/revocation.hpp"
@@ -38,6 +41,8 @@ struct Poller::Agent {
   bool partial0 = true;           // ask for the pubkey on the next quote
   bool v_delivered = false;
   bool renegotiated = false;      // one renegotiation per failing request
+  bool policies_loaded = false;   // att.runtime_policy / att.mb_policy fetched from the policy cache
+  std::uint64_t policy_generation = 0;
 };
 
 namespace {
@@ -128,7 +133,7 @@ Poller::Poller(const VerifierSettings& settings, storage::VerifierStore& store, 
         return static_cast<long long>(
             std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count());
       }),
-      writer_(store, log_) {}
+      writer_(store, log_), policies_(store) {}
 
 Poller::~Poller() { shutdown(); }
 
@@ -217,8 +222,14 @@ void Poller::start(const storage::VerifierAgent& row) {
     a->att.accept_enc_algs = list_column(row.accept_tpm_encryption_algs);
     a->att.accept_sign_algs = list_column(row.accept_tpm_signing_algs);
     a->att.cached_pubkey = row.public_key;
-    a->att.next_ima_ml_entry = row.next_ima_ml_entry.value_or(0);
-    a->att.boottime = row.boottime.value_or(0);
+    a->att.ima = ima_state_from_row(row, log_.get());
+    a->att.attestation_count = row.attestation_count.value_or(0);
+    a->att.mb_policy_name = settings_.measured_boot_policy_name;
+    a->att.mb_evaluate_always = settings_.measured_boot_evaluate == MeasuredBootEvaluate::always;
+    a->att.ignore_tomtou_errors = settings_.ignore_tomtou_errors;
+    if (const auto& keys = row.ima_sign_verification_keys; keys && !keys->empty())
+      a->att.tenant_keyring = ima::ImaKeyring::from_string(*keys).value_or(ima::ImaKeyring());
+    a->policies_loaded = false;   // fetched on the first round (the tenant may have just stored them)
     if (row.tpm_clockinfo) {
       try {
         a->att.clock = quote::clock_info_from_json(json::parse(*row.tpm_clockinfo));
@@ -286,9 +297,35 @@ RemoveResult Poller::remove(const std::string& agent_id) {
   writer_.forget(agent_id);
   writer_.flush();
   store_.remove_agent(agent_id);
+  // The store deletes the policies named after the agent with it; their row ids may be reused.
+  policies_.invalidate_runtime(agent_id);
+  policies_.invalidate_mb(agent_id);
   std::lock_guard lk(agents_mutex_);
   agents_.erase(agent_id);
   return RemoveResult::removed;
+}
+
+void Poller::policy_changed(PolicyKind kind, const std::string& name) {
+  if (kind == PolicyKind::runtime)
+    policies_.invalidate_runtime(name);
+  else
+    policies_.invalidate_mb(name);
+}
+
+bool Poller::refresh_policies(Agent& a, std::string& error) {
+  // Called with a.m held, on a worker: the first round, or after a policy changed.
+  const std::uint64_t gen = policies_.generation();
+  if (a.policies_loaded && a.policy_generation == gen) return true;
+  try {
+    a.att.runtime_policy = policies_.runtime_policy(a.row.ima_policy_id);
+    a.att.mb_policy = policies_.mb_policy(a.row.mb_policy_id);
+  } catch (const std::exception& e) {
+    error = e.what();
+    return false;
+  }
+  a.policies_loaded = true;
+  a.policy_generation = gen;
+  return true;
 }
 
 bool Poller::finish_if_terminated(const std::shared_ptr<Agent>& a) {
@@ -298,6 +335,8 @@ bool Poller::finish_if_terminated(const std::shared_ptr<Agent>& a) {
   writer_.forget(id);
   writer_.flush();
   store_.remove_agent(id);
+  policies_.invalidate_runtime(id);
+  policies_.invalidate_mb(id);
   std::lock_guard lk(agents_mutex_);
   auto it = agents_.find(id);
   if (it != agents_.end() && it->second == a) agents_.erase(it);
@@ -329,7 +368,7 @@ void Poller::request_quote(const std::shared_ptr<Agent>& a, std::uint64_t gen) {
     const std::string mask = a->att.tpm_policy.mask.empty() ? "0x0" : a->att.tpm_policy.mask;
     path = "/v" + a->row.supported_version.value_or(current_api_version()) + "/quotes/integrity?nonce=" + nonce +
            "&mask=" + mask + "&partial=" + (a->partial0 ? "0" : "1") +
-           "&ima_ml_entry=" + std::to_string(a->att.next_ima_ml_entry);
+           "&ima_ml_entry=" + std::to_string(a->att.ima.next_entry);
     a->in_flight = true;
     target = a->target;
   }
@@ -399,20 +438,35 @@ void Poller::on_quote(const std::shared_ptr<Agent>& a, std::uint64_t gen, const 
   } catch (const std::exception&) {
   }
   RoundResult round;
+  round.ima = a->att.ima;
+  std::string policy_error;
   if (!a->ak) {
     round.failure = internal_failure("exception", {{"context", "Agent attestation caused an exception"},
                                                    {"data", "the stored ak_tpm is not a usable key"}},
                                      settings_.severity_policy);
+  } else if (!refresh_policies(*a, policy_error)) {
+    log_->error("Agent {}: {}", id, policy_error);
+    round.failure = internal_failure("exception", {{"context", "Agent attestation caused an exception"},
+                                                   {"data", policy_error}},
+                                     settings_.severity_policy);
   } else {
+    a->att.attestation_count = a->row.attestation_count.value_or(0);
     const auto verify_start = std::chrono::steady_clock::now();
-    round = evaluate_quote_response(results, nonce, a->ak.get(), a->att, settings_.severity_policy);
+    try {
+      round = evaluate_quote_response(results, nonce, a->ak.get(), a->att, settings_.severity_policy);
+    } catch (const std::exception& e) {
+      // Upstream: internal.verifier.exception "Agent caused the verifier to throw an exception".
+      round = RoundResult{};
+      round.ima = a->att.ima;
+      round.failure = internal_failure("exception", {{"context", "Agent caused the verifier to throw an exception"},
+                                                     {"data", e.what()}},
+                                       settings_.severity_policy);
+    }
     verify_time_.observe(std::chrono::duration<double>(std::chrono::steady_clock::now() - verify_start).count());
   }
 
-  a->att.next_ima_ml_entry = round.next_ima_ml_entry;
-  a->att.boottime = round.boottime;
-  a->row.next_ima_ml_entry = round.next_ima_ml_entry;
-  a->row.boottime = round.boottime;
+  a->att.ima = round.ima;
+  ima_state_to_row(round.ima, a->row);
   if (round.inconclusive) {
     commit(*a);
     const std::uint64_t g = a->generation;
@@ -434,6 +488,15 @@ void Poller::on_quote(const std::shared_ptr<Agent>& a, std::uint64_t gen, const 
       notify = !internal;
     }
     log_->warn("Agent {} failed attestation: {}", id, top ? top->event_id : std::string("(no event)"));
+    // Every reason, with its context (e.g. the file an IMA entry names), as upstream logs them.
+    std::size_t shown = 0;
+    for (const auto& ev : round.failure.events()) {
+      if (++shown > 20) {
+        log_->warn("Agent {}: ... {} more event(s)", id, round.failure.events().size() - 20);
+        break;
+      }
+      log_->warn("Agent {}: {} {}", id, ev.event_id, ev.context_text());
+    }
     const bool stop_polling = !round.failure.recoverable() || level >= settings_.severity_policy.max_label().level;
     if (stop_polling) {
       a->row.operational_state = static_cast<int>(internal ? State::failed : State::invalid_quote);

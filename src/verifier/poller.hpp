@@ -20,6 +20,7 @@
 #include "common/service/storage/verifier_store.hpp"
 #include "common/attest/quote/failure.hpp"
 #include "verifier/agent_scheduler.hpp"
+#include "verifier/policy_cache.hpp"
 #include "verifier/state_writer.hpp"
 #include "verifier/verifier_config.hpp"
 
@@ -52,12 +53,14 @@ class Poller : public AgentScheduler {
   void start(const storage::VerifierAgent& agent) override;
   bool stop(const std::string& agent_id, int new_state) override;
   RemoveResult remove(const std::string& agent_id) override;
+  void policy_changed(PolicyKind kind, const std::string& name) override;
 
   // Cancels every timer (callbacks still in flight are ignored afterwards) and commits every queued state.
   void shutdown();
   // Commits every queued agent state now (state changes are otherwise committed in batches within ~20 ms).
   void flush();
   PollerStats stats() const;
+  const PolicyCache& policy_cache() const { return policies_; }
 
   struct Agent;   // per-agent state (poller.cpp)
 
@@ -76,6 +79,7 @@ class Poller : public AgentScheduler {
   void retry_or_fail(const std::shared_ptr<Agent>& a, std::uint64_t gen, bool provide_v, const std::string& why);
   void notify_revocation(const storage::VerifierAgent& failed, const std::string& type, const kl::Event* event);
   void commit(Agent& a);
+  bool refresh_policies(Agent& a, std::string& error);
   bool finish_if_terminated(const std::shared_ptr<Agent>& a);
 
   const VerifierSettings& settings_;
@@ -86,6 +90,7 @@ class Poller : public AgentScheduler {
   std::shared_ptr<spdlog::logger> log_;
   std::function<long long()> now_;
   StateWriter writer_;
+  PolicyCache policies_;
 
   mutable std::mutex agents_mutex_;
   std::unordered_map<std::string, std::shared_ptr<Agent>> agents_;

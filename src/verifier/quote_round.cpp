@@ -1,6 +1,13 @@
 #include "verifier/quote_round.hpp"
 
+#include <algorithm>
+#include <set>
+
 #include "common/attest/crypto/digest.hpp"
+#include "common/attest/ima/evaluate.hpp"
+#include "common/attest/ima/replay.hpp"
+#include "common/attest/mb/boot_log.hpp"
+#include "common/attest/policy/runtime_policy.hpp"
 #include "common/attest/parse_error.hpp"
 #include "common/attest/quote/clock_check.hpp"
 #include "common/attest/quote/quote_string.hpp"
@@ -44,7 +51,43 @@ std::optional<long long> int_field(const json& r, const char* key, long long fal
   return std::nullopt;
 }
 
+const std::shared_ptr<const policy::CompiledPolicy>& empty_compiled_policy() {
+  // Immutable after construction: shared by every agent without a runtime policy.
+  static const std::shared_ptr<const policy::CompiledPolicy> kEmpty =
+      policy::CompiledPolicy::compile(policy::empty_runtime_policy());
+  return kEmpty;
+}
+
+// Every boot aggregate of every bank in the parsed log (upstream appends them all to digests["boot_aggregate"]).
+std::vector<std::string> all_boot_aggregates(const mb::ParsedBootLog& parsed) {
+  std::vector<std::string> out;
+  const auto& agg = parsed.data.contains("boot_aggregates") ? parsed.data["boot_aggregates"] : json();
+  if (!agg.is_object()) return out;
+  for (const auto& [alg, values] : agg.items())
+    if (values.is_array())
+      for (const auto& v : values)
+        if (v.is_string() && std::find(out.begin(), out.end(), v.get<std::string>()) == out.end())
+          out.push_back(v.get<std::string>());
+  return out;
+}
+
 }  // namespace
+
+MbPolicyData make_mb_policy_data(const std::optional<std::string>& text) {
+  MbPolicyData d;
+  if (!text) return d;
+  d.present = true;
+  d.text = *text;
+  d.valid = mb::refstate_is_valid(d.text);
+  if (d.valid) {
+    d.refstate = mb::parse_refstate(d.text);
+    const json& v = d.refstate.value;
+    // Python truthiness of the loaded JSON: {} / [] / "" / 0 / false are "empty".
+    d.nonempty = !(v.is_null() || ((v.is_object() || v.is_array() || v.is_string()) && v.empty()) ||
+                   (v.is_boolean() && !v.get<bool>()) || (v.is_number() && v.get<double>() == 0));
+  }
+  return d;
+}
 
 bool algorithm_accepted(std::string_view alg, const std::vector<std::string>& accepted) {
   for (const auto& a : accepted)
@@ -62,8 +105,7 @@ RoundResult evaluate_quote_response(const json& r, std::string_view nonce, EVP_P
                                     const SeverityPolicy& severity) {
   RoundResult out;
   out.failure = Failure(Component::quote_validation, {}, severity);
-  out.boottime = st.boottime;
-  out.next_ima_ml_entry = st.next_ima_ml_entry;
+  out.ima = st.ima;
 
   const auto quote_text = string_field(r, "quote");
   if (!r.is_object() || !quote_text) {
@@ -114,20 +156,27 @@ RoundResult evaluate_quote_response(const json& r, std::string_view nonce, EVP_P
     return out;
   }
 
-  // IMA offset and reboot tracking (§0 step 3.5).
-  if (*entry == 0) {
-    out.next_ima_ml_entry = 0;
-  } else if (*entry != st.next_ima_ml_entry) {
-    out.failure.add_event("invalid_ima_entry_nb",
-                          {{"message", "IMA entry number mismatch"}, {"got", *entry}, {"expected", st.next_ima_ml_entry}},
-                          false);
-  } else if (*boottime != st.boottime) {
-    out.next_ima_ml_entry = 0;
-    out.boottime = *boottime;
-    out.inconclusive = true;
-    return out;
+  // IMA offset and reboot tracking (§0 step 3.5, §3.6).
+  const std::uint64_t expected_entry = out.ima.next_entry;
+  bool rebooted = false;
+  const std::uint64_t got_entry = *entry < 0 ? ~std::uint64_t{0} : static_cast<std::uint64_t>(*entry);
+  switch (ima::check_ima_offset(out.ima, got_entry, *boottime)) {
+    case ima::OffsetDecision::entry_mismatch:
+      // Irrecoverable, but upstream carries on with the round.
+      out.failure.add_event("invalid_ima_entry_nb",
+                            {{"message", "Agent did not respond with requested next IMA measurement list entry"},
+                             {"got", *entry},
+                             {"expected", expected_entry}},
+                            false);
+      break;
+    case ima::OffsetDecision::rebooted:
+      // Upstream returns success here without checking the quote (QUIRK, weakens security): we still check it.
+      rebooted = true;
+      break;
+    case ima::OffsetDecision::full_replay:
+    case ima::OffsetDecision::incremental: break;
   }
-  out.boottime = *boottime;
+  if (!rebooted) out.ima.boottime = *boottime;
 
   // check_quote: signature, nonce, PCR digest.
   quote::QuoteParts parts;
@@ -157,29 +206,95 @@ RoundResult evaluate_quote_response(const json& r, std::string_view nonce, EVP_P
     return out;
   }
   out.clock_update = clock.update;
-
-  // check_pcrs (IMA / measured boot evaluation are separate issues).
-  const auto pcrs = quote::pcrs_hex(vq.pcrs);
-  quote::PcrPolicyInput input;
-  input.pubkey_pem = out.pubkey;
-  const bool has_ima_list = r.contains("ima_measurement_list") && r["ima_measurement_list"].is_string();
-  if (pcrs.count(quote::kImaPcr)) {
-    if (has_ima_list)
-      input.handled.insert(quote::kImaPcr);
-    else
-      input.pcr10_unused = true;
+  if (rebooted) {
+    // A good quote, but the IMA list it came with belongs to another boot: inconclusive, the next request asks
+    // for the whole log (state reset above). Not counted as an attestation, as upstream.
+    out.inconclusive = true;
+    return out;
   }
-  Failure pcr = quote::validate_tpm_policy(pcrs, st.tpm_policy, vq.hash_alg, input);
+
+  // ---- check_pcrs, step by step in upstream's order (§2.2) ----
+  const auto pcrs = quote::pcrs_hex(vq.pcrs);
+  Failure pcr(Component::pcr_validation);
+  std::set<std::uint32_t> done;
+
+  // 1. Boot log parse (measured_boot.parser.*). Undecodable base64 escapes as an exception upstream.
+  const std::optional<std::string> mb_list = string_field(r, "mb_measurement_list");
+  mb::BootLogResult mb_log;
+  try {
+    mb_log = mb::bootlog_parse(mb_list, vq.hash_alg);
+  } catch (const ParseError& e) {
+    out.failure = internal_failure("exception",
+                                   {{"context", "Agent attestation caused an exception"}, {"data", e.what()}}, severity);
+    return out;
+  }
+  pcr.merge(mb_log.failure);
+  const bool mb_parse_failed = mb_log.failure.failed();
+
+  // 2. PCR 16 binds the payload key.
+  if (out.pubkey) quote::check_data_pcr(pcrs, *out.pubkey, vq.hash_alg, pcr, done);
+
+  // 3. PCR 10: the IMA list must replay to the quoted value, and every entry must satisfy the runtime policy.
+  if (auto p10 = pcrs.find(quote::kImaPcr); p10 != pcrs.end()) {
+    const bool has_list = r.contains("ima_measurement_list") && r["ima_measurement_list"].is_string();
+    if (!has_list) {
+      pcr.add_event("unused_pcr_10", "IMA PCR in policy, but no measurement list provided", true);
+    } else {
+      ima::ProcessOptions opt;
+      opt.bank = vq.hash_alg;
+      opt.quoted_pcr10 = hex_decode(p10->second);
+      opt.policy = st.runtime_policy ? st.runtime_policy : empty_compiled_policy();
+      opt.tenant_keyring = st.tenant_keyring;
+      if (mb_log.parsed) opt.boot_aggregates = all_boot_aggregates(*mb_log.parsed);
+      opt.ignore_tomtou_errors = st.ignore_tomtou_errors;
+      auto ima_result = ima::process_measurement_list(r["ima_measurement_list"].get_ref<const std::string&>(), opt,
+                                                      &out.ima);
+      out.ima_replayed = true;
+      out.ima_matched = ima_result.replay.matched();
+      pcr.merge(ima_result.failure);
+    }
+    // Upstream marks PCR 10 as used either way; without a matching replay an event above fails the round.
+    done.insert(quote::kImaPcr);
+  }
+
+  // 4. Measured-boot PCRs against the replayed boot log (only with a usable, non-empty mb policy).
+  const MbPolicyData* mbp = st.mb_policy.get();
+  const bool mb_active = !mb_parse_failed && mbp && mbp->present && mbp->valid && mbp->nonempty;
+  if (mb_active) {
+    Failure mb_pcr(Component::measured_boot);
+    std::set<std::uint32_t> to_check;
+    for (auto n : mb::mb_pcrs_to_check(st.mb_policy_name))
+      if (pcrs.count(n)) to_check.insert(n);
+    const bool have_log = mb_list && !mb_list->empty();
+    if (!have_log) {
+      for (auto n : to_check)
+        pcr.add_event("unused_pcr_" + std::to_string(n),
+                      "Measured Boot PCR " + std::to_string(n) + " in policy, but no measurement list provided", true);
+    } else {
+      (void)mb::match_quoted_pcrs(mb_log.pcrs, pcrs, to_check, mb_pcr);
+      for (auto n : to_check) {
+        quote::check_pcr_allowed(n, pcrs.at(n), st.tpm_policy, pcr);
+        done.insert(n);
+      }
+    }
+    pcr.merge(mb_pcr);
+  }
+
+  // 5./6. Remaining PCRs against tpm_policy, then policy PCRs that were not quoted.
+  quote::check_remaining_pcrs(pcrs, st.tpm_policy, pcr, done);
+  quote::check_missing_pcrs(st.tpm_policy, done, pcr);
+
+  // 7./8. The measured-boot policy itself, evaluated once (first attestation) or always.
+  if (mbp && mbp->present && !mbp->text.empty() && !mbp->valid)
+    pcr.add_event("invalid_mb_policy", "Invalid measured boot policy", true);
+  if (mb_active && (st.mb_evaluate_always || st.attestation_count == 0)) {
+    const json null_log;
+    pcr.merge(mb::evaluate_boot_log(st.mb_policy_name, mbp->refstate, mb_log.parsed ? mb_log.parsed->data : null_log,
+                                    done));
+  }
+
   pcr.apply_severity_policy(severity);
   out.failure.merge(pcr);
-  if (!out.failure.failed() && has_ima_list && (*entry == 0 || *entry == st.next_ima_ml_entry)) {
-    // Count the lines handed over so the next request asks for the following entry.
-    const std::string& list = r["ima_measurement_list"].get_ref<const std::string&>();
-    long long lines = 0;
-    for (char c : list) lines += c == '\n';
-    if (!list.empty() && list.back() != '\n') ++lines;
-    out.next_ima_ml_entry = *entry + lines;
-  }
   return out;
 }
 

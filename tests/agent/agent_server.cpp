@@ -166,6 +166,27 @@ void AgentApi::set_ima_log(std::string log) {
   std::lock_guard<std::mutex> lk(mu_);
   ima_log_ = std::move(log);
 }
+void AgentApi::append_ima_log(const std::string& line) {
+  std::lock_guard<std::mutex> lk(mu_);
+  ima_log_ += line;
+  ima_log_ += '\n';
+}
+std::string AgentApi::ima_log() const {
+  std::lock_guard<std::mutex> lk(mu_);
+  return ima_log_;
+}
+void AgentApi::set_mb_log(kl::Bytes log) {
+  std::lock_guard<std::mutex> lk(mu_);
+  mb_log_ = std::move(log);
+}
+void AgentApi::set_boottime(long long b) {
+  std::lock_guard<std::mutex> lk(mu_);
+  boottime_ = b;
+}
+std::vector<long long> AgentApi::ima_entries_requested() const {
+  std::lock_guard<std::mutex> lk(mu_);
+  return ima_requests_;
+}
 std::optional<kl::Bytes> AgentApi::v_key() const {
   std::lock_guard<std::mutex> lk(mu_);
   return v_;
@@ -226,12 +247,18 @@ Response AgentApi::integrity(const Request& req, const std::string& ver) {
   const std::string partial = q.count("partial") ? q["partial"] : "";
   if (partial != "0" && partial != "1") return error(400, "uri must contain key 'partial' and value '0' or '1'");
   std::uint64_t nth = 0;
+  long long requested = -1;
   if (q.count("ima_ml_entry")) {
     try {
       nth = std::stoull(q["ima_ml_entry"]);
+      requested = static_cast<long long>(nth);
     } catch (...) {
       nth = 0;
     }
+  }
+  {
+    std::lock_guard<std::mutex> lk(mu_);
+    ima_requests_.push_back(requested);
   }
   if (int st = hooks().fail_quotes_with; st != 0) return error(st, "Unable to retrieve quote");
   nlohmann::json r;
@@ -245,6 +272,8 @@ Response AgentApi::integrity(const Request& req, const std::string& ver) {
   {
     std::lock_guard<std::mutex> lk(mu_);
     log = ima_log_;
+    r["boottime"] = boottime_;
+    if (!mb_log_.empty()) r["mb_measurement_list"] = kl::base64_encode(mb_log_);
   }
   if (!log.empty()) {
     // Entries from nth on; an index past the end restarts from 0, as the agent does after a reboot.
@@ -464,6 +493,18 @@ bool AgentServer::running() const {
 std::uint16_t AgentServer::port() const {
   std::lock_guard<std::mutex> lk(server_mu_);
   return bound_port_ ? bound_port_ : opts_.port;
+}
+
+void AgentServer::measure(const ImaLine& line) {
+  // Log first, then extend, as the kernel does: a quote taken in between lags the log, which the verifier
+  // accepts (it matches a prefix of the log).
+  api_->append_ima_log(line.text);
+  pcr_extend(10, line.sha256_extend);
+}
+
+void AgentServer::measure_boot(const kl::Bytes& event_log) {
+  for (const auto& [pcr, digest] : boot_log_extensions(event_log)) pcr_extend(pcr, digest);
+  api_->set_mb_log(event_log);
 }
 
 void AgentServer::pcr_extend(unsigned pcr, kl::ByteView d) {

@@ -25,6 +25,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "agent/evidence_logs.hpp"
 #include "agent/software_agent.hpp"
 #include "agent/software_quote.hpp"
 #include "agent/tpm_agent.hpp"
@@ -65,12 +66,18 @@ class AgentApi {
   AgentHooks hooks() const;
   void set_hooks(AgentHooks h);
   void set_ima_log(std::string ascii_log);   // served as ima_measurement_list from entry ima_ml_entry on
+  void append_ima_log(const std::string& line);   // one more line (a '\n' is added)
+  std::string ima_log() const;
+  void set_mb_log(kl::Bytes event_log);      // served (base64) as mb_measurement_list; empty: not sent
+  void set_boottime(long long boottime);     // `boottime` in quote answers (rust-keylime sends the boot time)
 
   // ---- what the agent received ----
   std::optional<kl::Bytes> v_key() const;                 // last V from /keys/vkey
   std::optional<kl::Bytes> u_key() const;
   std::vector<nlohmann::json> revocations() const;        // bodies of /notifications/revocation, in order
   std::size_t quotes_served() const { return quotes_served_.load(); }
+  // ima_ml_entry of every integrity quote request, in order (-1 when the request had none).
+  std::vector<long long> ima_entries_requested() const;
   std::string payload_pubkey_pem() const { return pubkey_pem_; }
 
  private:
@@ -87,6 +94,9 @@ class AgentApi {
   mutable std::mutex mu_;
   AgentHooks hooks_;
   std::string ima_log_;
+  kl::Bytes mb_log_;
+  long long boottime_ = 1764806400;
+  std::vector<long long> ima_requests_;
   std::optional<kl::Bytes> u_, v_;
   std::vector<nlohmann::json> revocations_;
   std::atomic<std::size_t> quotes_served_{0};
@@ -120,6 +130,11 @@ class AgentServer {
   AgentApi& api() { return *api_; }
   // PCR extend in the sha256 bank on whatever backs the quotes (makes a PCR value change).
   void pcr_extend(unsigned pcr, kl::ByteView sha256_digest);
+  // A new IMA measurement: extends PCR 10 with its template hash and appends the line to the served log, as the
+  // kernel does.
+  void measure(const ImaLine& line);
+  // Extends every event of a UEFI event log into its PCR and serves the log as mb_measurement_list.
+  void measure_boot(const kl::Bytes& event_log);
   SoftwareTpm* software_tpm() { return soft_tpm_.get(); }   // nullptr for a real TPM
 
  private:

@@ -10,6 +10,12 @@
 //                       [--ca FILE | --no-mtls] [--registrar HOST:PORT --register] [--api 2.6]
 // Serves the agent API (wire-contract §4) until SIGTERM/SIGINT; prints one JSON line {"uuid","address","port",
 // "mtls_cert",...} once listening (and the registration outcome when --register).
+//     [--ima-log FILE] [--boot-log FILE] [--write-add-body FILE]
+// With --ima-log the agent serves that ascii measurement list and extends PCR 10 for each line, also for lines
+// appended while it runs (the file is watched); --boot-log extends the PCRs from a binary UEFI event log and
+// serves it; --write-add-body writes the tenant's POST /agents body for this agent (tpm_policy, and a runtime
+// policy made from the IMA log as it was at start). Revocation notifications received are printed as JSON lines.
+//   kl_test_agent ima-line --path P --content TEXT    prints an ima-ng line for a file with that content
 //   kl_test_agent fleet --count N [--uuid-prefix P] [--port P] [--ca FILE | --no-mtls] [--registrar HOST:PORT
 //                       --register] [--threads N]
 // Serves N software agents on 127.1.x.y; prints one JSON line per agent ({"uuid","address","port","aik_tpm"}),
@@ -17,6 +23,7 @@
 // Subcommands are a table so that `serve` (the agent API for the verifier) can be added beside `register`.
 #include <algorithm>
 #include <fstream>
+#include <iterator>
 #include <functional>
 #include <iostream>
 #include <iterator>
@@ -30,6 +37,7 @@
 #include <thread>
 
 #include "agent/agent_server.hpp"
+#include "agent/evidence_logs.hpp"
 #include "agent/fleet.hpp"
 #include "agent/registration.hpp"
 #include "agent/software_agent.hpp"
@@ -173,6 +181,8 @@ void block_termination_signals() {
 
 int cmd_serve(const std::vector<std::string>& argv) {
   const Args args = parse_args(argv, {"software", "register", "no-mtls"});
+  const std::string ima_log = get(args, "ima-log", "");
+  const std::string boot_log = get(args, "boot-log", "");
   if (!args.count("software") && !args.count("tcti")) throw UsageError("give --tcti CONF or --software");
   if (args.count("register") && !args.count("registrar")) throw UsageError("--register needs --registrar HOST:PORT");
   block_termination_signals();
@@ -196,6 +206,33 @@ int cmd_serve(const std::vector<std::string>& argv) {
     server = std::make_unique<kl::testing::AgentServer>(so, *tpm);
     identity = std::move(tpm);
   }
+  // The IMA log: lines already in the file are measured now, later ones as they are appended.
+  std::size_t ima_consumed = 0;
+  std::vector<kl::testing::ImaLine> initial_lines;
+  auto feed_ima = [&](bool initial) {
+    if (ima_log.empty()) return;
+    std::ifstream in(ima_log, std::ios::binary);
+    std::string all((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    if (all.size() < ima_consumed) ima_consumed = 0;   // truncated: start over (a test, not a kernel)
+    for (std::size_t nl; (nl = all.find('\n', ima_consumed)) != std::string::npos; ima_consumed = nl + 1) {
+      const std::string line = all.substr(ima_consumed, nl - ima_consumed);
+      if (line.empty()) continue;
+      try {
+        const auto l = kl::testing::ima_line_from_text(line);
+        server->measure(l);
+        if (initial) initial_lines.push_back(l);
+      } catch (const std::exception& e) {
+        std::cerr << "kl_test_agent: skipping IMA line (" << e.what() << "): " << line << "\n";
+      }
+    }
+  };
+  feed_ima(true);
+  if (!boot_log.empty()) {
+    std::ifstream in(boot_log, std::ios::binary);
+    if (!in) throw UsageError("cannot read " + boot_log);
+    std::string all((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    server->measure_boot(kl::Bytes(all.begin(), all.end()));
+  }
   server->start();
   nlohmann::json out = {{"uuid", so.uuid},
                         {"address", so.address},
@@ -216,10 +253,56 @@ int cmd_serve(const std::vector<std::string>& argv) {
     out["registration"] = kl::testing::to_json(outcome);
     if (!outcome.ok()) rc = 1;
   }
+  if (args.count("write-add-body")) {
+    // What keylime_tenant -c add would send for this agent (wire-contract §3.2).
+    std::string mask = ima_log.empty() ? "0x0" : "0x400";
+    nlohmann::json body = {{"v", nullptr},
+                           {"cloudagent_ip", so.address},
+                           {"cloudagent_port", server->port()},
+                           {"verifier_ip", "127.0.0.1"},
+                           {"verifier_port", 8881},
+                           {"tpm_policy", nlohmann::json{{"mask", mask}}.dump()},
+                           {"runtime_policy", ima_log.empty() ? std::string()
+                                                              : kl::base64_encode(kl::as_bytes(
+                                                                    kl::testing::runtime_policy_for(initial_lines).dump()))},
+                           {"runtime_policy_name", nullptr},
+                           {"runtime_policy_key", nullptr},
+                           {"mb_policy", nullptr},
+                           {"mb_policy_name", nullptr},
+                           {"ima_sign_verification_keys", ""},
+                           {"metadata", "{}"},
+                           {"revocation_key", ""},
+                           {"accept_tpm_hash_algs", {"sha512", "sha384", "sha256"}},
+                           {"accept_tpm_encryption_algs", {"ecc", "rsa"}},
+                           {"accept_tpm_signing_algs", {"ecschnorr", "rsassa", "ecdsa"}},
+                           {"ak_tpm", kl::base64_encode(identity->ak_tpm2b_public())},
+                           {"mtls_cert", server->mtls_cert_or_disabled()},
+                           {"supported_version", "2.6"}};
+    std::ofstream(args.at("write-add-body")) << body.dump(2) << "\n";
+  }
   std::cout << out.dump() << std::endl;
   if (rc != 0) return rc;
-  wait_for_termination();
+  // Until SIGTERM/SIGINT: pick up appended IMA lines, print revocations received.
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGTERM);
+  sigaddset(&set, SIGINT);
+  std::size_t printed = 0;
+  for (;;) {
+    timespec ts{0, 200 * 1000 * 1000};
+    if (sigtimedwait(&set, nullptr, &ts) > 0) break;
+    feed_ima(false);
+    const auto revs = server->api().revocations();
+    for (; printed < revs.size(); ++printed)
+      std::cout << nlohmann::json{{"revocation", revs[printed]}}.dump() << std::endl;
+  }
   server->stop();
+  return 0;
+}
+
+int cmd_ima_line(const std::vector<std::string>& argv) {
+  const Args args = parse_args(argv, {});
+  std::cout << kl::testing::ima_ng_line(need(args, "path"), need(args, "content")).text << "\n";
   return 0;
 }
 
@@ -278,6 +361,7 @@ const std::map<std::string, std::function<int(const std::vector<std::string>&)>>
       {"register", cmd_register},
       {"serve", cmd_serve},
       {"fleet", cmd_fleet},
+      {"ima-line", cmd_ima_line},
   };
   return table;
 }
@@ -290,6 +374,8 @@ void usage() {
                "                              [--snp-vcek-key PEM --snp-chip-id HEX [--snp-vmpl N]]\n"
                "       kl_test_agent serve --uuid ID --port P [--tcti CONF | --software] [--ek rsa|ecc]\n"
                "                           [--address IP] [--ca FILE | --no-mtls] [--registrar HOST:PORT --register]\n"
+               "                           [--ima-log FILE] [--boot-log FILE] [--write-add-body FILE]\n"
+               "       kl_test_agent ima-line --path P --content TEXT\n"
                "       kl_test_agent fleet --count N [--uuid-prefix P] [--port P] [--ca FILE | --no-mtls]\n"
                "                           [--registrar HOST:PORT --register] [--threads N]\n";
 }

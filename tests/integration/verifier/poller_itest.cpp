@@ -21,132 +21,13 @@
 #include "support/temp_dir.hpp"
 #include "verifier/poller.hpp"
 #include "verifier/verifier_service.hpp"
+#include "integration/verifier/in_process_verifier.hpp"
 
 using nlohmann::json;
 using namespace std::chrono_literals;
 
-namespace {
-
-const std::string kZero(64, '0');
-
-template <class F>
-bool eventually(F&& pred, std::chrono::milliseconds timeout = 15s) {
-  const auto end = std::chrono::steady_clock::now() + timeout;
-  while (std::chrono::steady_clock::now() < end) {
-    if (pred()) return true;
-    std::this_thread::sleep_for(50ms);
-  }
-  return pred();
-}
-
-std::pair<std::string, std::string> rsa_keypair_pem() {
-  kl::ossl::Pkey key(EVP_RSA_gen(2048));
-  auto dump = [](auto write) {
-    kl::ossl::Bio bio(BIO_new(BIO_s_mem()));
-    write(bio.get());
-    char* d = nullptr;
-    return std::string(d, static_cast<size_t>(BIO_get_mem_data(bio.get(), &d)));
-  };
-  const std::string priv = dump([&](BIO* b) { PEM_write_bio_PrivateKey(b, key.get(), nullptr, nullptr, 0, nullptr, nullptr); });
-  const std::string pub = dump([&](BIO* b) { PEM_write_bio_PUBKEY(b, key.get()); });
-  return {priv, pub};
-}
-
-// A verifier core (store + loop + client + poller + tenant API) in this process.
-struct Verifier {
-  kl::verifier::VerifierSettings settings;
-  std::unique_ptr<kl::storage::VerifierStore> store;
-  std::unique_ptr<kl::loop::EventLoop> loop;
-  std::unique_ptr<kl::loop::WorkerPool> workers;
-  std::unique_ptr<kl::http::AsyncClient> client;
-  std::unique_ptr<kl::verifier::Poller> poller;
-  std::unique_ptr<kl::verifier::VerifierService> service;
-
-  Verifier(const std::filesystem::path& keylime_dir, const std::string& extra_ini = "") {
-    std::map<std::string, std::string> env{{"KEYLIME_DIR", keylime_dir.string()}};
-    const std::string ini = "[verifier]\nquote_interval = 0.2\nretry_interval = 0.1\nmax_retries = 2\n"
-                            "exponential_backoff = False\nrequest_timeout = 3\n" + extra_ini;
-    settings = kl::verifier::load_settings(kl::config::Config::from_string("verifier", ini, env), env);
-    kl::tls::TlsDirRequest t;
-    t.dir = settings.tls_dir;
-    t.generate = true;
-    t.server_ip = "127.0.0.1";
-    kl::tls::ensure_tls_dir(t);
-    store = kl::storage::open_verifier_store("sqlite", keylime_dir);
-    loop = std::make_unique<kl::loop::EventLoop>(1);
-    workers = std::make_unique<kl::loop::WorkerPool>(2);
-    kl::http::AsyncClientOptions o;
-    o.client_cert_file = settings.client_cert.string();
-    o.client_key_file = settings.client_key.string();
-    o.ca_files = {settings.trusted_server_ca.at(0).string()};
-    client = std::make_unique<kl::http::AsyncClient>(*loop, o);
-    auto log = kl::log::make_logger("verifier-itest", {{"KEYLIME_LOG_LEVEL", "WARNING"}});
-    poller = std::make_unique<kl::verifier::Poller>(settings, *store, *loop, *client, *workers, log);
-    service = std::make_unique<kl::verifier::VerifierService>(settings, *store, poller.get(), nullptr, log);
-  }
-  ~Verifier() {
-    poller->shutdown();
-    loop->stop();
-    workers.reset();
-    client.reset();
-  }
-
-  kl::http::Response call(const std::string& method, const std::string& path, const std::string& body = "") {
-    kl::http::Request r;
-    r.method = method;
-    r.target = path;
-    r.path = path;
-    r.body = body;
-    r.tls = true;
-    r.peer = kl::http::PeerCertificate{true, "tenant", ""};
-    return service->handle(r);
-  }
-  json show(const std::string& id) {
-    const auto r = call("GET", "/v2.1/agents/" + id);
-    if (r.status != 200) return nullptr;
-    return json::parse(r.body)["results"];
-  }
-  std::string cacert() const { return settings.trusted_client_ca.at(0).string(); }
-};
-
-struct TestAgent {
-  kl::testing::SoftwareAgent identity;
-  std::unique_ptr<kl::testing::AgentServer> server;
-  TestAgent(const std::string& uuid, const std::string& cacert) {
-    kl::testing::AgentServerOptions o;
-    o.uuid = uuid;
-    o.trusted_client_ca_file = cacert;
-    server = std::make_unique<kl::testing::AgentServer>(o, identity);
-    server->start();
-  }
-  json add_body(const std::string& v_b64, const std::string& revocation_key = "") const {
-    return json{{"v", v_b64},
-                {"cloudagent_ip", "127.0.0.1"},
-                {"cloudagent_port", server->port()},
-                {"tpm_policy", "{\"15\": [\"" + kZero + "\"], \"mask\": \"0x8000\"}"},
-                {"runtime_policy", ""},
-                {"runtime_policy_name", nullptr},
-                {"runtime_policy_key", nullptr},
-                {"mb_policy", nullptr},
-                {"mb_policy_name", nullptr},
-                {"ima_sign_verification_keys", ""},
-                {"metadata", "{}"},
-                {"revocation_key", revocation_key},
-                {"accept_tpm_hash_algs", {"sha512", "sha384", "sha256"}},
-                {"accept_tpm_encryption_algs", {"ecc", "rsa"}},
-                {"accept_tpm_signing_algs", {"ecschnorr", "rsassa", "ecdsa"}},
-                {"ak_tpm", kl::base64_encode(identity.ak_tpm2b_public())},
-                {"mtls_cert", server->mtls_cert_pem()},
-                {"supported_version", "2.6"}};
-  }
-};
-
-long long count_of(Verifier& v, const std::string& id) {
-  const json s = v.show(id);
-  return s.is_null() ? -1 : s["attestation_count"].get<long long>();
-}
-
-}  // namespace
+using namespace kl::itest;
+const std::string kZero = kl::itest::kZero64;
 
 TEST_CASE("poller: add -> attesting over mTLS, V delivered, PCR change -> invalid_pcr_15 and revocation") {
   kl::testing::TempDir dir;
@@ -206,7 +87,7 @@ TEST_CASE("poller: wrong nonce, tampered quote, swapped AK -> qoute_validation.q
   CHECK(v.show("agent-n")["attestation_count"] == 0);
 }
 
-TEST_CASE("poller: agent down -> retries then FAILED; back + reactivate -> attesting; delete stops polling") {
+TEST_CASE("poller: agent down -> retries then FAILED - back + reactivate -> attesting - delete stops polling") {
   kl::testing::TempDir dir;
   Verifier v(dir.path());
   TestAgent a("agent-d", v.cacert());

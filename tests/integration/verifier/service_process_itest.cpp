@@ -17,104 +17,18 @@
 #include "common/service/http/client.hpp"
 #include "support/process.hpp"
 #include "support/temp_dir.hpp"
+#include "integration/verifier/deployment.hpp"
 
 using nlohmann::json;
 using namespace std::chrono_literals;
 
-namespace {
+using kl::itest::add_body;
+using kl::itest::attestation_count;
+using kl::itest::binary;
+using kl::itest::Deployment;
+using kl::itest::eventually;
 
-const std::string kZero(64, '0');
-
-template <class F>
-bool eventually(F&& pred, std::chrono::milliseconds timeout = 20s) {
-  const auto end = std::chrono::steady_clock::now() + timeout;
-  while (std::chrono::steady_clock::now() < end) {
-    if (pred()) return true;
-    std::this_thread::sleep_for(100ms);
-  }
-  return pred();
-}
-
-std::filesystem::path binary(const std::string& name) { return std::filesystem::path(KL_BINARY_DIR) / name; }
-
-struct Deployment {
-  kl::testing::TempDir dir;
-  std::uint16_t vport = kl::testing::free_tcp_port();
-  std::uint16_t rport = kl::testing::free_tcp_port();
-  std::uint16_t rtls = kl::testing::free_tcp_port();
-  std::unique_ptr<kl::testing::ChildProcess> verifier, registrar;
-
-  std::filesystem::path kl_dir() const { return dir.path() / "kl"; }
-  std::filesystem::path cv_ca() const { return kl_dir() / "cv_ca"; }
-  std::map<std::string, std::string> env() const {
-    return {{"KEYLIME_DIR", kl_dir().string()}, {"KEYLIME_TENANT_CONFIG", (dir.path() / "tenant.conf").string()}};
-  }
-
-  Deployment() {
-    std::filesystem::create_directories(kl_dir());
-    std::filesystem::create_directories(dir.path() / "tpm_cert_store");
-    std::ofstream(dir.path() / "verifier.conf")
-        << "[verifier]\nip = 127.0.0.1\nport = " << vport << "\nregistrar_port = " << rtls
-        << "\nquote_interval = 0.3\nretry_interval = 0.2\nmax_retries = 2\nexponential_backoff = False\n"
-           "request_timeout = 3\n";
-    std::ofstream(dir.path() / "registrar.conf") << "[registrar]\nip = 127.0.0.1\nport = " << rport
-                                                 << "\ntls_port = " << rtls << "\nek_cert_chain_check = off\n";
-    std::ofstream(dir.path() / "tenant.conf") << "[tenant]\ntpm_cert_store = " << (dir.path() / "tpm_cert_store").string() << "\n";
-    start_verifier();   // generates cv_ca, which the registrar (tls_dir = default) then uses
-    registrar = std::make_unique<kl::testing::ChildProcess>(
-        std::vector<std::string>{binary("keylime_registrar").string(), "-c", (dir.path() / "registrar.conf").string()},
-        env(), dir.path() / "registrar.log");
-    if (!kl::testing::wait_for_port(rtls, 20s)) throw std::runtime_error("registrar did not start:\n" + registrar->log());
-  }
-
-  void start_verifier() {
-    verifier = std::make_unique<kl::testing::ChildProcess>(
-        std::vector<std::string>{binary("keylime_verifier").string(), "-c", (dir.path() / "verifier.conf").string()},
-        env(), dir.path() / "verifier.log");
-    if (!kl::testing::wait_for_port(vport, 20s)) throw std::runtime_error("verifier did not start:\n" + verifier->log());
-  }
-
-  kl::http::Client tenant() const {
-    kl::http::TlsClientConfig t;
-    t.cert_file = (cv_ca() / "client-cert.crt").string();
-    t.key_file = (cv_ca() / "client-private.pem").string();
-    t.ca_files = {(cv_ca() / "cacert.crt").string()};
-    return kl::http::Client("127.0.0.1", vport, kl::http::ClientOptions{t, 10000ms});
-  }
-};
-
-json add_body(const kl::testing::AgentIdentity& id, std::uint16_t port, const std::string& mtls_cert) {
-  return json{{"v", kl::base64_encode(kl::Bytes(32, 3))},
-              {"cloudagent_ip", "127.0.0.1"},
-              {"cloudagent_port", port},
-              {"verifier_ip", "127.0.0.1"},
-              {"verifier_port", 8881},
-              {"tpm_policy", "{\"15\": [\"" + kZero + "\"], \"mask\": \"0x8000\"}"},
-              {"runtime_policy", ""},
-              {"runtime_policy_name", nullptr},
-              {"runtime_policy_key", nullptr},
-              {"mb_policy", nullptr},
-              {"mb_policy_name", nullptr},
-              {"ima_sign_verification_keys", ""},
-              {"metadata", "{}"},
-              {"revocation_key", ""},
-              {"accept_tpm_hash_algs", {"sha256"}},
-              {"accept_tpm_encryption_algs", {"ecc", "rsa"}},
-              {"accept_tpm_signing_algs", {"rsassa", "ecdsa"}},
-              {"ak_tpm", kl::base64_encode(id.ak_tpm2b_public())},
-              {"mtls_cert", mtls_cert},
-              {"supported_version", "2.6"}};
-}
-
-long long attestation_count(kl::http::Client& c, const std::string& id) {
-  const auto r = c.request("GET", "/v2.6/agents/" + id);
-  if (r.status != 200) return -1;
-  return json::parse(r.body)["results"]["attestation_count"].get<long long>();
-}
-
-}  // namespace
-
-TEST_CASE("verifier process: tenant add -> attesting; restart resumes; malformed and unregistered agents refused") {
+TEST_CASE("verifier process: tenant add -> attesting - restart resumes - malformed and unregistered agents refused") {
   Deployment d;
   kl::testing::SoftwareAgent identity;
   kl::testing::AgentServerOptions ao;
@@ -180,7 +94,7 @@ TEST_CASE("verifier process: tenant add -> attesting; restart resumes; malformed
   CHECK(agent.api().quotes_served() == served);
 }
 
-TEST_CASE("verifier process: configuration errors exit non-zero naming the key; zeromq is refused") {
+TEST_CASE("verifier process: configuration errors exit non-zero naming the key - zeromq is refused") {
   kl::testing::TempDir dir;
   auto run = [&](const std::string& conf) {
     std::ofstream(dir.path() / "v.conf") << conf;
@@ -199,7 +113,7 @@ TEST_CASE("verifier process: configuration errors exit non-zero naming the key; 
   CHECK(r.output.find("Usage: keylime_verifier") != std::string::npos);
 }
 
-TEST_CASE("verifier process: a swtpm-backed agent attests; a PCR outside tpm_policy gives invalid_pcr_15") {
+TEST_CASE("verifier process: a swtpm-backed agent attests - a PCR outside tpm_policy gives invalid_pcr_15") {
   REQUIRE(kl::testing::Swtpm::available());
   Deployment d;
   kl::testing::Swtpm swtpm;

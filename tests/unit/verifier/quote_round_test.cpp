@@ -154,7 +154,9 @@ TEST_CASE("quote round: failures carry upstream's event ids") {
   }
   SECTION("IMA offset bookkeeping") {
     auto st = state();
-    st.next_ima_ml_entry = 5;
+    st.ima.next_entry = 5;
+    st.ima.pcr10 = kl::Bytes(32, 0);
+    st.ima.bank = kl::crypto::HashAlg::sha256;
     json resp = a.response(nonce, {15, 16});
     resp["ima_measurement_list_entry"] = 3;
     auto r = evaluate_quote_response(resp, nonce, ak.get(), st, sev);
@@ -164,7 +166,8 @@ TEST_CASE("quote round: failures carry upstream's event ids") {
     r = evaluate_quote_response(resp, nonce, ak.get(), st, sev);
     CHECK(r.inconclusive);
     CHECK_FALSE(r.failure.failed());
-    CHECK(r.next_ima_ml_entry == 0);
+    CHECK(r.ima.next_entry == 0);
+    CHECK_FALSE(r.ima.pcr10);
     resp["boottime"] = "x";
     r = evaluate_quote_response(resp, nonce, ak.get(), st, sev);
     CHECK(r.failure.event_ids() == std::vector<std::string>{"internal.verifier.exception"});
