@@ -20,7 +20,7 @@ TEST_CASE("TempDir is created and removed recursively", "[support]") {
   CHECK_FALSE(std::filesystem::exists(kept));
 }
 
-TEST_CASE("free_tcp_port gives a bindable port; wait_for_port times out on a closed one", "[support]") {
+TEST_CASE("free_tcp_port gives a bindable port - wait_for_port times out on a closed one", "[support]") {
   const auto port = free_tcp_port();
   CHECK(port > 0);
   const auto t0 = std::chrono::steady_clock::now();

@@ -246,7 +246,7 @@ TEST_CASE("handler exception gives 500 with empty body and the server keeps serv
   CHECK(client.request("GET", "/fine").status == 200);
 }
 
-TEST_CASE("start reports a busy port by address:port; stop is idempotent", "[http]") {
+TEST_CASE("start reports a busy port by address:port - stop is idempotent", "[http]") {
   Server first(plain_options(), [](const Request&) { return json_envelope(200); });
   first.start();
   auto port = first.bound_ports()[0];

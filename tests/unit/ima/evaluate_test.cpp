@@ -186,7 +186,7 @@ TEST_CASE("ima-buf that is not a key is checked against ima-buf digests", "[ima]
   CHECK_FALSE(Run{line, CompiledPolicy::compile(j)}.go().failure.failed());
 }
 
-TEST_CASE("ima-keyring.json loads with its keyids; the bad one is rejected", "[ima][keyring]") {
+TEST_CASE("ima-keyring.json loads with its keyids - the bad one is rejected", "[ima][keyring]") {
   auto ring = ImaKeyring::from_string(slurp("ima/ima-keyring.json"));
   REQUIRE(ring);
   CHECK(ring->size() == 2);

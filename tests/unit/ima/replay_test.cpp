@@ -73,7 +73,7 @@ TEST_CASE("sha1 replay equals the kernel's extend of column 2", "[ima][replay]")
   }
 }
 
-TEST_CASE("replay in every bank; the quoted value of another bank never matches", "[ima][replay]") {
+TEST_CASE("replay in every bank - the quoted value of another bank never matches", "[ima][replay]") {
   const auto text = slurp("ima/combined.ima-sig.txt");
   for (HashAlg bank : {HashAlg::sha1, HashAlg::sha256, HashAlg::sha384, HashAlg::sha512}) {
     INFO(crypto::hash_name(bank));

@@ -41,7 +41,7 @@ TEST_CASE("a timer does not fire before its delay", "[loop]") {
   CHECK(f.get() - t0 >= 80ms);
 }
 
-TEST_CASE("a cancelled timer never runs; cancel is idempotent and harmless after firing", "[loop]") {
+TEST_CASE("a cancelled timer never runs - cancel is idempotent and harmless after firing", "[loop]") {
   EventLoop loop(2);
   std::atomic<int> cancelled_runs{0}, normal_runs{0};
   auto h = loop.schedule_after(40ms, [&] { ++cancelled_runs; });

@@ -221,7 +221,7 @@ TEST_CASE("parse_attest reads a TPM2_Certify structure marshalled by tpm2-tss") 
   CHECK(a.qualified_signer == Bytes(34, 0x11));
 }
 
-TEST_CASE("software ECDSA and RSA quotes verify; scheme and key type must match") {
+TEST_CASE("software ECDSA and RSA quotes verify - scheme and key type must match") {
   const std::string nonce = "Ai5M5SjYjnkyv4P7itH1";
   for (auto hash : {kl::crypto::HashAlg::sha1, kl::crypto::HashAlg::sha256, kl::crypto::HashAlg::sha384,
                     kl::crypto::HashAlg::sha512}) {
