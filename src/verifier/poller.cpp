@@ -133,7 +133,10 @@ Poller::Poller(const VerifierSettings& settings, storage::VerifierStore& store, 
         return static_cast<long long>(
             std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count());
       }),
-      writer_(store, log_), policies_(store) {}
+      writer_(store, log_), policies_(store),
+      webhook_(loop, client,
+               WebhookRetryPolicy{settings.max_retries, settings.retry_interval, settings.exponential_backoff,
+                                  std::chrono::milliseconds(static_cast<long long>(settings.request_timeout * 1000.0))}) {}
 
 Poller::~Poller() { shutdown(); }
 
@@ -722,27 +725,15 @@ void Poller::notify_revocation(const storage::VerifierAgent& failed_agent, const
                       });
   }
   if (settings_.revocations.notify_webhook && !settings_.revocations.webhook_url.empty()) {
-    // http[s]://host[:port][/path]
-    const std::string& url = settings_.revocations.webhook_url;
-    http::AsyncTarget t;
-    t.tls = url.rfind("https://", 0) == 0;
-    std::string rest = url.substr(t.tls ? 8 : 7);
-    const auto slash = rest.find('/');
-    const std::string path = slash == std::string::npos ? "/" : rest.substr(slash);
-    std::string hostport = rest.substr(0, slash);
-    const auto colon = hostport.rfind(':');
-    t.port = t.tls ? 443 : 80;
-    if (colon != std::string::npos) {
-      try {
-        t.port = static_cast<std::uint16_t>(std::stoi(hostport.substr(colon + 1)));
-      } catch (const std::exception&) {
-      }
-      hostport = hostport.substr(0, colon);
-    }
-    t.host = hostport;
-    client_.request(t, "POST", path, body, timeout, [this, url](std::optional<http::ClientResponse> r, std::string err) {
-      if (!r || r->status >= 300) log_->warn("Revocation webhook {} failed: {}", url, r ? std::to_string(r->status) : err);
+    const std::string url = settings_.revocations.webhook_url;
+    const std::string agent_id = failed_agent.agent_id;
+    const bool queued = webhook_.send(url, body, [this, url, agent_id](bool delivered, int attempts, const std::string& why) {
+      if (delivered)
+        log_->info("Agent {}: revocation delivered to webhook {} (attempt {})", agent_id, url, attempts);
+      else
+        log_->error("Agent {}: revocation webhook {} failed after {} attempt(s): {}", agent_id, url, attempts, why);
     });
+    if (!queued) log_->error("Revocation webhook_url '{}' is not an http(s) URL", url);
   }
 }
 

@@ -21,6 +21,7 @@
 #include "common/attest/quote/failure.hpp"
 #include "verifier/agent_scheduler.hpp"
 #include "verifier/policy_cache.hpp"
+#include "verifier/webhook_sender.hpp"
 #include "verifier/state_writer.hpp"
 #include "verifier/verifier_config.hpp"
 
@@ -91,6 +92,7 @@ class Poller : public AgentScheduler {
   std::function<long long()> now_;
   StateWriter writer_;
   PolicyCache policies_;
+  WebhookSender webhook_;   // after the loop/client references it uses; destroyed before them
 
   mutable std::mutex agents_mutex_;
   std::unordered_map<std::string, std::shared_ptr<Agent>> agents_;

@@ -1,5 +1,7 @@
 #include "verifier/webhook_sender.hpp"
 
+#include <mutex>
+
 #include "verifier/verifier_config.hpp"   // retry_delay
 
 namespace kl::verifier {
@@ -51,8 +53,23 @@ struct WebhookSender::Delivery {
   int attempts = 0;
 };
 
+// Callbacks hold this, never the sender: `stopped` (under `m`) tells them the loop and client may be gone.
+struct WebhookSender::Shared {
+  std::mutex m;
+  bool stopped = false;
+  loop::EventLoop& loop;
+  http::AsyncClient& client;
+  WebhookRetryPolicy policy;
+  Shared(loop::EventLoop& l, http::AsyncClient& c, WebhookRetryPolicy p) : loop(l), client(c), policy(p) {}
+};
+
 WebhookSender::WebhookSender(loop::EventLoop& loop, http::AsyncClient& client, WebhookRetryPolicy policy)
-    : loop_(loop), client_(client), policy_(policy) {}
+    : shared_(std::make_shared<Shared>(loop, client, policy)) {}
+
+WebhookSender::~WebhookSender() {
+  std::lock_guard lk(shared_->m);
+  shared_->stopped = true;
+}
 
 bool WebhookSender::send(const std::string& url, std::string body, Outcome on_final) {
   auto endpoint = parse_webhook_url(url);
@@ -61,28 +78,32 @@ bool WebhookSender::send(const std::string& url, std::string body, Outcome on_fi
   d->endpoint = std::move(*endpoint);
   d->body = std::move(body);
   d->on_final = std::move(on_final);
-  attempt(std::move(d));
+  attempt(shared_, std::move(d));
   return true;
 }
 
-void WebhookSender::attempt(std::shared_ptr<Delivery> d) {
+void WebhookSender::attempt(const std::shared_ptr<Shared>& shared, std::shared_ptr<Delivery> d) {
+  std::lock_guard lk(shared->m);
+  if (shared->stopped) return;
   ++d->attempts;
-  client_.request(d->endpoint.target, "POST", d->endpoint.path, d->body, policy_.timeout,
-                  [this, d](std::optional<http::ClientResponse> r, std::string err) {
-                    if (r && (r->status == 200 || r->status == 202)) {
-                      if (d->on_final) d->on_final(true, d->attempts, "");
-                      return;
-                    }
-                    const std::string why = r ? "answered " + std::to_string(r->status) : err;
-                    if (d->attempts >= std::max(1, policy_.max_attempts)) {
-                      if (d->on_final) d->on_final(false, d->attempts, why);
-                      return;
-                    }
-                    const double delay =
-                        retry_delay(policy_.exponential_backoff, policy_.retry_interval, d->attempts - 1);
-                    loop_.schedule_after(std::chrono::milliseconds(static_cast<long long>(delay * 1000.0)),
-                                         [this, d] { attempt(d); });
-                  });
+  shared->client.request(
+      d->endpoint.target, "POST", d->endpoint.path, d->body, shared->policy.timeout,
+      [shared, d](std::optional<http::ClientResponse> r, std::string err) {
+        if (r && (r->status == 200 || r->status == 202)) {
+          if (d->on_final) d->on_final(true, d->attempts, "");
+          return;
+        }
+        const std::string why = r ? "answered " + std::to_string(r->status) : err;
+        if (d->attempts >= std::max(1, shared->policy.max_attempts)) {
+          if (d->on_final) d->on_final(false, d->attempts, why);
+          return;
+        }
+        const double delay = retry_delay(shared->policy.exponential_backoff, shared->policy.retry_interval, d->attempts - 1);
+        std::lock_guard lk(shared->m);
+        if (shared->stopped) return;
+        shared->loop.schedule_after(std::chrono::milliseconds(static_cast<long long>(delay * 1000.0)),
+                                    [shared, d] { attempt(shared, d); });
+      });
 }
 
 }  // namespace kl::verifier

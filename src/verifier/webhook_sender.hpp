@@ -33,15 +33,18 @@ class WebhookSender {
  public:
   using Outcome = std::function<void(bool delivered, int attempts, const std::string& last_error)>;
   WebhookSender(loop::EventLoop& loop, http::AsyncClient& client, WebhookRetryPolicy policy);
+  // Pending retries are dropped (their on_final is not called): a sender may go before the loop and client.
+  ~WebhookSender();
+  WebhookSender(const WebhookSender&) = delete;
+  WebhookSender& operator=(const WebhookSender&) = delete;
   // Queues one notification; returns false (nothing sent) for an unusable URL.
   bool send(const std::string& url, std::string body, Outcome on_final = {});
 
  private:
   struct Delivery;
-  void attempt(std::shared_ptr<Delivery> d);
-  loop::EventLoop& loop_;
-  http::AsyncClient& client_;
-  WebhookRetryPolicy policy_;
+  struct Shared;   // outlives the sender while callbacks are pending
+  static void attempt(const std::shared_ptr<Shared>& shared, std::shared_ptr<Delivery> d);
+  std::shared_ptr<Shared> shared_;
 };
 
 }  // namespace kl::verifier
