@@ -5,7 +5,9 @@
 //   bench_verifier [--agents N] [--interval SECONDS] [--seconds T] [--warmup W] [--workers K] [--no-mtls]
 //
 // Prints: agents polled, quotes verified per second, p50/p99 poll lateness, verifier CPU and RSS per agent.
+#include <malloc.h>
 #include <sys/resource.h>
+#include <unistd.h>
 
 #include <chrono>
 #include <cstdio>
@@ -39,6 +41,22 @@ long rss_kb() {
   while (std::getline(f, line))
     if (line.rfind("VmRSS:", 0) == 0) return std::stol(line.substr(6));
   return 0;
+}
+
+// utime + stime of another process (the fleet), from /proc/<pid>/stat.
+double process_cpu_seconds(pid_t pid) {
+  std::ifstream f("/proc/" + std::to_string(pid) + "/stat");
+  std::string all((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+  const auto close = all.rfind(')');
+  if (close == std::string::npos) return 0;
+  std::istringstream in(all.substr(close + 2));
+  std::string field;
+  unsigned long long ut = 0, st = 0;
+  for (int i = 3; i <= 15 && in >> field; ++i) {
+    if (i == 14) ut = std::stoull(field);
+    if (i == 15) st = std::stoull(field);
+  }
+  return static_cast<double>(ut + st) / static_cast<double>(sysconf(_SC_CLK_TCK));
 }
 
 double cpu_seconds() {
@@ -136,6 +154,7 @@ int main(int argc, char** argv) {
   kl::verifier::VerifierService service(settings, *store, &poller, nullptr, log);
 
   const long rss_before = rss_kb();
+  const std::size_t heap_before = mallinfo2().uordblks;
   const auto add_start = std::chrono::steady_clock::now();
   std::size_t added = 0;
   for (const auto& l : lines) {
@@ -171,12 +190,17 @@ int main(int argc, char** argv) {
   std::this_thread::sleep_for(std::chrono::duration<double>(warmup));
   const auto s0 = poller.stats();
   const double cpu0 = cpu_seconds();
+  const double fleet_cpu0 = process_cpu_seconds(fleet.pid());
+  const std::size_t conns0 = client.connections_opened();
   const auto t0 = std::chrono::steady_clock::now();
   std::this_thread::sleep_for(std::chrono::duration<double>(seconds));
   const auto s1 = poller.stats();
   const double cpu1 = cpu_seconds();
+  const double fleet_cpu1 = process_cpu_seconds(fleet.pid());
+  const std::size_t conns1 = client.connections_opened();
   const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   const long rss_after = rss_kb();
+  const std::size_t heap_after = mallinfo2().uordblks;
 
   kl::verifier::PollerStats window = s1;
   for (std::size_t i = 0; i < window.lateness_10ms.size(); ++i) window.lateness_10ms[i] -= s0.lateness_10ms[i];
@@ -194,8 +218,13 @@ int main(int argc, char** argv) {
               window.lateness_quantile_ms(0.99));
   std::printf("  verifier CPU:             %.1f%% of one core (%.1f us per verified quote)\n",
               100.0 * (cpu1 - cpu0) / wall, verified > 0 ? 1e6 * (cpu1 - cpu0) / verified : 0.0);
+  std::printf("  fleet CPU:                %.1f%% of one core\n", 100.0 * (fleet_cpu1 - fleet_cpu0) / wall);
+  std::printf("  connections opened:       %zu in window (%zu idle pooled now)\n", conns1 - conns0,
+              client.idle_connections());
   std::printf("  verifier RSS:             %ld KB total, %.2f KB per agent\n", rss_after,
               added ? static_cast<double>(rss_after - rss_before) / static_cast<double>(added) : 0.0);
+  std::printf("  verifier heap in use:     %.2f KB per agent (malloc'd and not freed; RSS also holds freed, fragmented memory)\n",
+              added ? (static_cast<double>(heap_after) - static_cast<double>(heap_before)) / 1024.0 / static_cast<double>(added) : 0.0);
   std::fflush(stdout);
 
   poller.shutdown();
