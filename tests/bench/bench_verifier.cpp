@@ -3,7 +3,8 @@
 // pool + one AsyncClient) in this process, agents added through the tenant API handler.
 //
 //   bench_verifier [--agents N] [--interval SECONDS] [--seconds T] [--warmup W] [--workers K] [--no-mtls]
-//                  [--fleet-threads F]
+//                  [--fleet-threads F] [--max-idle N]
+// --max-idle caps the kept-alive connections (0: every poll opens a new connection, a full TLS handshake with mTLS).
 //
 // Prints: agents polled, quotes verified per second, p50/p99 poll lateness, verifier CPU and RSS per agent.
 #include <malloc.h>
@@ -152,6 +153,8 @@ int main(int argc, char** argv) {
   o.client_cert_file = settings.client_cert.string();
   o.client_key_file = settings.client_key.string();
   o.ca_files = {settings.trusted_server_ca.at(0).string()};
+  const std::string max_idle = arg(argc, argv, "max-idle", "");
+  if (!max_idle.empty()) o.max_idle_connections = std::stoul(max_idle);
   kl::http::AsyncClient client(loop, o);
   auto log = kl::log::make_logger("bench-verifier", {{"KEYLIME_LOG_LEVEL", "ERROR"}});
   kl::verifier::Poller poller(settings, *store, loop, client, workers, log);
@@ -206,7 +209,20 @@ int main(int argc, char** argv) {
   const double fleet_cpu0 = process_cpu_seconds(fleet.pid());
   const std::size_t conns0 = client.connections_opened();
   const auto t0 = std::chrono::steady_clock::now();
-  std::this_thread::sleep_for(std::chrono::duration<double>(seconds));
+  // Per-second verified counts show stalls (e.g. CPU taken by other processes) that an average hides.
+  std::vector<std::uint64_t> per_second;
+  {
+    std::uint64_t last = s0.quotes_verified;
+    auto next = t0 + 1s;
+    while (next <= t0 + std::chrono::duration<double>(seconds)) {
+      std::this_thread::sleep_until(next);
+      const auto now_verified = poller.stats().quotes_verified;
+      per_second.push_back(now_verified - last);
+      last = now_verified;
+      next += 1s;
+    }
+    std::this_thread::sleep_until(t0 + std::chrono::duration<double>(seconds));
+  }
   const auto s1 = poller.stats();
   const double cpu1 = cpu_seconds();
   const double fleet_cpu1 = process_cpu_seconds(fleet.pid());
@@ -224,6 +240,9 @@ int main(int argc, char** argv) {
               workers_n, mtls ? "yes" : "no");
   std::printf("  agents polled:            %zu (first round: %.1f s)\n", s1.agents, first_round_s);
   std::printf("  quotes verified/s:        %.1f (target for this fleet: %.1f)\n", verified / wall, expected);
+  std::printf("  verified per second:     ");
+  for (auto n : per_second) std::printf(" %llu", static_cast<unsigned long long>(n));
+  std::printf("\n");
   std::printf("  quotes failed in window:  %llu, transport errors: %llu\n",
               static_cast<unsigned long long>(s1.quotes_failed - s0.quotes_failed),
               static_cast<unsigned long long>(s1.transport_errors - s0.transport_errors));
@@ -231,6 +250,11 @@ int main(int argc, char** argv) {
               window.lateness_quantile_ms(0.99));
   std::printf("  verifier CPU:             %.1f%% of one core (%.1f us per verified quote)\n",
               100.0 * (cpu1 - cpu0) / wall, verified > 0 ? 1e6 * (cpu1 - cpu0) / verified : 0.0);
+  // Little's law: requests in flight = rate x mean time from request to verdict (network + both processes' queues).
+  const double in_flight = static_cast<double>(s1.quotes_requested - s1.quotes_verified - s1.quotes_failed);
+  std::printf("  in flight at the end:     %.0f (mean request-to-verdict time %.0f ms)\n", in_flight,
+              verified > 0 ? 1000.0 * in_flight / (verified / wall) : 0.0);
+  std::printf("  verification queue:       %zu responses waiting for a worker\n", workers.queued());
   std::printf("  fleet CPU:                %.1f%% of one core\n", 100.0 * (fleet_cpu1 - fleet_cpu0) / wall);
   std::printf("  connections opened:       %zu in window (%zu idle pooled now)\n", conns1 - conns0,
               client.idle_connections());
