@@ -11,7 +11,10 @@
 //    files), so 10k agents do not each cost an SSL_CTX with its own X509_STORE.
 //  * Each connection runs on its own strand, so the io_context may be run by several threads. request() only
 //    posts the prepared request text to that strand; all connection state is touched on the strand alone.
-//  * One deadline per request bounds connect + handshake + write + read.
+//  * One deadline per request bounds connect + handshake + write + read (and the wait for an opening slot).
+//  * At most max_concurrent_opens connections are being opened (connect + TLS handshake) at once, the others wait
+//    in FIFO order: 10,000 agents started together otherwise run 10,000 interleaved handshakes that all finish
+//    late (past their timeout, on a busy machine), are retried, and never settle.
 //  * Idle keep-alive connections are pooled per (host, port, tls, pin). A pooled connection the peer has closed
 //    in the meantime fails before any response byte: the request is retried once on a fresh connection.
 //  * The response is parsed by Beast's parser fed from our buffer (no Beast stream in between).
@@ -21,8 +24,10 @@
 
 #include <atomic>
 #include <cerrno>
+#include <algorithm>
 #include <climits>
 #include <cstring>
+#include <deque>
 #include <mutex>
 #include <stdexcept>
 #include <unordered_map>
@@ -125,6 +130,9 @@ struct AsyncClient::Impl : std::enable_shared_from_this<AsyncClient::Impl> {
   std::size_t idle_count = 0;
   bool closed = false;
   std::atomic<std::size_t> opened{0};
+  // Connections being opened (connect + TLS handshake) and those waiting for a slot, guarded by mu.
+  std::size_t opening = 0;
+  std::deque<std::shared_ptr<Conn>> waiting_to_open;
 
   Impl(net::io_context& io_, AsyncClientOptions o) : io(io_), opts(std::move(o)) {
     SSL_CTX* h = ctx.native_handle();
@@ -184,13 +192,42 @@ struct AsyncClient::Impl : std::enable_shared_from_this<AsyncClient::Impl> {
     return true;
   }
 
+  // True: the caller holds an opening slot now. False: queued, open_finished() hands it a slot later.
+  bool admit_open(const std::shared_ptr<Conn>& c) {
+    std::lock_guard<std::mutex> lk(mu);
+    if (opening < std::max<std::size_t>(1, opts.max_concurrent_opens)) {
+      ++opening;
+      return true;
+    }
+    waiting_to_open.push_back(c);
+    return false;
+  }
+
+  // A slot is free again: it goes to the oldest waiting connection (which gives it back at once if its request
+  // has failed in the meantime, e.g. timed out while waiting).
+  void open_finished() {
+    std::shared_ptr<Conn> next;
+    {
+      std::lock_guard<std::mutex> lk(mu);
+      if (waiting_to_open.empty()) {
+        --opening;
+        return;
+      }
+      next = std::move(waiting_to_open.front());
+      waiting_to_open.pop_front();
+    }
+    net::post(next->strand, [next] { next->slot_granted(); });
+  }
+
   void shutdown() {
     decltype(idle) drop;
+    decltype(waiting_to_open) waiting;
     {
       std::lock_guard<std::mutex> lk(mu);
       closed = true;
       drop.swap(idle);
       idle_count = 0;
+      waiting.swap(waiting_to_open);
     }
     for (auto& [k, v] : drop)
       for (auto& c : v) net::post(c->strand, [c] { c->close_now(); });
@@ -216,6 +253,7 @@ struct AsyncClient::Impl : std::enable_shared_from_this<AsyncClient::Impl> {
     net::steady_timer deadline;
     std::unique_ptr<SSL, SslFree> ssl;
     bool connected = false;
+    bool holds_open_slot = false;   // one of Impl's max_concurrent_opens slots (connect + handshake)
 
     // The request in flight (one at a time per connection); `p.done` empty = none.
     Pending p;
@@ -259,6 +297,24 @@ struct AsyncClient::Impl : std::enable_shared_from_this<AsyncClient::Impl> {
         return step();
       }
       phase = Phase::connecting;
+      if (!owner->admit_open(shared_from_this())) return;   // queued: slot_granted() continues
+      holds_open_slot = true;
+      open();
+    }
+
+    void slot_granted() {
+      holds_open_slot = true;
+      if (!p.done || connected || phase != Phase::connecting) return release_open_slot();
+      open();
+    }
+
+    void release_open_slot() {
+      if (!holds_open_slot) return;
+      holds_open_slot = false;
+      owner->open_finished();
+    }
+
+    void open() {
       error_code ec;
       auto addr = net::ip::make_address(p.host, ec);
       if (!ec) return connect({tcp::endpoint(addr, p.port)});
@@ -290,6 +346,7 @@ struct AsyncClient::Impl : std::enable_shared_from_this<AsyncClient::Impl> {
       if (ec) return fail(error_text("connect", ec));
       connected = true;
       if (!tls) {
+        release_open_slot();
         phase = Phase::writing;
         return step();
       }
@@ -333,6 +390,7 @@ struct AsyncClient::Impl : std::enable_shared_from_this<AsyncClient::Impl> {
             ERR_clear_error();
             const int r = SSL_do_handshake(ssl.get());
             if (r == 1) {
+              release_open_slot();
               phase = Phase::writing;
               break;
             }
@@ -484,6 +542,7 @@ struct AsyncClient::Impl : std::enable_shared_from_this<AsyncClient::Impl> {
     // The peer closed the pooled connection while it was idle: start over on a fresh connection.
     void retry_fresh() {
       deadline.cancel();
+      release_open_slot();
       close_now();
       auto fresh = std::make_shared<Conn>(owner, key, tls, pinned_der);
       Pending again = std::move(p);
@@ -493,6 +552,7 @@ struct AsyncClient::Impl : std::enable_shared_from_this<AsyncClient::Impl> {
 
     void fail(std::string err) {
       deadline.cancel();
+      release_open_slot();
       close_now();
       parser.reset();
       std::string().swap(in);

@@ -32,6 +32,9 @@ struct AsyncClientOptions {
   // agent mTLS this bounds RSS. Beyond it connections close after their response and the next request does a
   // full handshake again: a CPU-for-memory trade, measured in docs/verifier_scale.md.
   std::size_t max_idle_connections = 20000;
+  // Connections opened (connect + TLS handshake, ~1-2 ms of CPU each side with mTLS) at the same time; more wait
+  // their turn, first come first served, within their request's timeout.
+  std::size_t max_concurrent_opens = 128;
 };
 
 // Exactly one of response / error is meaningful: response set -> error empty; response empty -> error says why
