@@ -49,7 +49,7 @@ Fleet::Fleet(FleetOptions opts) : opts_(std::move(opts)) {
   agents_.reserve(opts_.agents);
   for (std::size_t i = 0; i < opts_.agents; ++i) {
     auto a = std::make_unique<FleetAgent>();
-    char num[16];
+    char num[24];
     std::snprintf(num, sizeof num, "%08zu", i);
     a->uuid = opts_.uuid_prefix + num;
     a->address = "127." + std::to_string(opts_.second_octet) + "." + std::to_string(i / 250) + "." +

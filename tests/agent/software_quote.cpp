@@ -49,18 +49,10 @@ kl::Bytes marshal_quote_attest(const AttestFields& f) {
   return out;
 }
 
-kl::Bytes sign_as_tpm(EVP_PKEY* ak, kl::ByteView data) {
-  kl::ossl::MdCtx md(EVP_MD_CTX_new());
-  if (!md || EVP_DigestSignInit(md.get(), nullptr, EVP_sha256(), nullptr, ak) != 1)
-    throw std::runtime_error("sign_as_tpm: init failed: " + kl::ossl::last_error());
-  size_t len = 0;
-  if (EVP_DigestSign(md.get(), nullptr, &len, data.data(), data.size()) != 1)
-    throw std::runtime_error("sign_as_tpm: sizing failed: " + kl::ossl::last_error());
-  kl::Bytes sig(len);
-  if (EVP_DigestSign(md.get(), sig.data(), &len, data.data(), data.size()) != 1)
-    throw std::runtime_error("sign_as_tpm: signing failed: " + kl::ossl::last_error());
-  sig.resize(len);
+namespace {
 
+// TPMT_SIGNATURE of a raw OpenSSL signature (DER ECDSA-Sig-Value or RSASSA-PKCS1-v1_5 bytes) made with `ak`.
+kl::Bytes marshal_tpm_signature(EVP_PKEY* ak, const kl::Bytes& sig) {
   TPMT_SIGNATURE t{};
   t.signature.any.hashAlg = TPM2_ALG_SHA256;
   if (EVP_PKEY_get_base_id(ak) == EVP_PKEY_EC) {
@@ -91,6 +83,32 @@ kl::Bytes sign_as_tpm(EVP_PKEY* ak, kl::ByteView data) {
     throw std::runtime_error("Tss2_MU_TPMT_SIGNATURE_Marshal failed");
   out.resize(off);
   return out;
+}
+
+// EVP_PKEY_CTX ready to sign SHA-256 digests with `ak` (RSASSA-PKCS1-v1_5 or ECDSA).
+kl::ossl::PkeyCtx make_sign_ctx(EVP_PKEY* ak) {
+  kl::ossl::PkeyCtx ctx(EVP_PKEY_CTX_new(ak, nullptr));
+  if (!ctx || EVP_PKEY_sign_init(ctx.get()) != 1 || EVP_PKEY_CTX_set_signature_md(ctx.get(), EVP_sha256()) != 1)
+    throw std::runtime_error("sign_as_tpm: init failed: " + kl::ossl::last_error());
+  return ctx;
+}
+
+kl::Bytes sign_digest(EVP_PKEY_CTX* ctx, kl::ByteView digest) {
+  size_t len = 0;
+  if (EVP_PKEY_sign(ctx, nullptr, &len, digest.data(), digest.size()) != 1)
+    throw std::runtime_error("sign_as_tpm: sizing failed: " + kl::ossl::last_error());
+  kl::Bytes sig(len);
+  if (EVP_PKEY_sign(ctx, sig.data(), &len, digest.data(), digest.size()) != 1)
+    throw std::runtime_error("sign_as_tpm: signing failed: " + kl::ossl::last_error());
+  sig.resize(len);
+  return sig;
+}
+
+}  // namespace
+
+kl::Bytes sign_as_tpm(EVP_PKEY* ak, kl::ByteView data) {
+  auto ctx = make_sign_ctx(ak);
+  return marshal_tpm_signature(ak, sign_digest(ctx.get(), kl::crypto::digest(kl::crypto::HashAlg::sha256, data)));
 }
 
 SoftwareTpm::SoftwareTpm(EVP_PKEY* ak, kl::ByteView ak_tpm2b_public)
@@ -155,7 +173,16 @@ QuoteEvidence SoftwareTpm::quote(kl::ByteView nonce, const std::vector<unsigned>
   f.pcr_digest = kl::crypto::digest(kl::crypto::HashAlg::sha256, concat);
   QuoteEvidence e;
   e.attest = marshal_quote_attest(f);
-  e.signature = sign_as_tpm(ak, e.attest);
+  {
+    // One signing context per AK, kept: EVP_DigestSignInit per quote (an algorithm fetch) cost about a third
+    // as much as the ECDSA signature itself.
+    std::lock_guard<std::mutex> lk(sign_mu_);
+    if (!sign_ctx_ || sign_ctx_key_ != ak) {
+      sign_ctx_ = make_sign_ctx(ak);
+      sign_ctx_key_ = ak;
+    }
+    e.signature = marshal_tpm_signature(ak, sign_digest(sign_ctx_.get(), kl::crypto::digest(kl::crypto::HashAlg::sha256, e.attest)));
+  }
   e.pcr_blob = kl::quote::make_pcr_blob(TPM2_ALG_SHA256, values);
   return e;
 }

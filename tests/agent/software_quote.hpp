@@ -12,6 +12,7 @@
 #include <openssl/evp.h>
 
 #include "common/attest/crypto/bytes.hpp"
+#include "common/attest/crypto/ossl.hpp"
 
 namespace kl::testing {
 
@@ -42,6 +43,9 @@ class SoftwareTpm {
  private:
   mutable std::mutex mu_;
   EVP_PKEY* ak_;
+  std::mutex sign_mu_;   // guards the signing context (quotes of one TPM may run on several fleet threads)
+  kl::ossl::PkeyCtx sign_ctx_;
+  EVP_PKEY* sign_ctx_key_ = nullptr;
   kl::Bytes ak_name_;
   std::array<std::array<std::uint8_t, 32>, 24> pcrs_{};
   std::uint32_t reset_count_ = 0;

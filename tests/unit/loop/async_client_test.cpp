@@ -1,3 +1,8 @@
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <atomic>
 #include <chrono>
 #include <future>
@@ -333,5 +338,59 @@ TEST_CASE("async client: an EOF-delimited body over TLS closed without close_not
     auto r = call(client, AsyncTarget{"127.0.0.1", server.port(), true, k.self_a_pem}, "GET", "/x");
     CHECK_FALSE(r.response);
     CHECK(r.error.rfind("read: ", 0) == 0);
+  }
+}
+
+TEST_CASE("async client: connections beyond max_concurrent_opens wait their turn", "[async_client]") {
+  auto server = start_server(std::nullopt);
+  kl::loop::EventLoop loop(2);
+  AsyncClientOptions opts;
+  opts.max_concurrent_opens = 2;
+  AsyncClient client(loop, opts);
+  AsyncTarget t{"127.0.0.1", server->bound_ports()[0], false, ""};
+  constexpr int kN = 40;
+  std::atomic<int> ok{0}, done{0};
+  std::promise<void> all;
+  for (int i = 0; i < kN; ++i) {
+    client.request(t, "GET", "/q/" + std::to_string(i), "", 10s, [&, i](std::optional<ClientResponse> r, std::string) {
+      if (r && r->body == "GET /q/" + std::to_string(i) + " ") ++ok;
+      if (++done == kN) all.set_value();
+    });
+  }
+  REQUIRE(all.get_future().wait_for(20s) == std::future_status::ready);
+  CHECK(ok == kN);
+  CHECK(client.connections_opened() == static_cast<std::size_t>(kN));   // all were opened, none dropped
+
+  SECTION("a request that times out while waiting for a slot fails with timeout, and slots come back") {
+    // A listener that never accepts nor answers: connect succeeds (kernel backlog), the TLS handshake hangs.
+    const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    REQUIRE(fd >= 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    REQUIRE(::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0);
+    REQUIRE(::listen(fd, 16) == 0);
+    socklen_t len = sizeof a;
+    REQUIRE(::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) == 0);
+    AsyncTarget mute{"127.0.0.1", ntohs(a.sin_port), true, ""};
+
+    AsyncClientOptions one;
+    one.max_concurrent_opens = 1;
+    AsyncClient c1(loop, one);
+    std::promise<Outcome> first;
+    c1.request(mute, "GET", "/first", "", 800ms, [&](std::optional<ClientResponse> r, std::string e) {
+      first.set_value({std::move(r), std::move(e)});
+    });
+    std::this_thread::sleep_for(50ms);   // the first one holds the only slot
+    const auto t0 = std::chrono::steady_clock::now();
+    auto second = call(c1, t, "GET", "/second", "", 150ms);
+    CHECK(second.error == "timeout");
+    CHECK(std::chrono::steady_clock::now() - t0 < 600ms);
+    auto f = first.get_future().get();
+    CHECK(f.error == "timeout");
+    auto third = call(c1, t, "GET", "/third", "", 5s);   // both slots were given back
+    REQUIRE(third.response);
+    CHECK(third.response->body == "GET /third ");
+    ::close(fd);
   }
 }

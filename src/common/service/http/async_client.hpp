@@ -27,9 +27,14 @@ struct AsyncClientOptions {
   std::string client_cert_file, client_key_file, client_key_password;
   std::vector<std::string> ca_files;
   // Idle keep-alive connections kept in the pool; beyond it a connection is closed after its response.
-  // Memory: an idle plain connection costs ~1 KB; an idle TLS one ~70-85 KB, almost all of it asio's ssl::stream
-  // (two 17 KB engine buffers + a 2 x 17 KB BIO pair, fixed per stream), so with agent mTLS this bounds RSS.
+  // Memory: an idle plain connection costs ~1 KB; an idle TLS one ~25-30 KB of OpenSSL state (the SSL object with
+  // its cipher contexts, the session and the peer's parsed certificate; no record buffers while idle), so with
+  // agent mTLS this bounds RSS. Beyond it connections close after their response and the next request does a
+  // full handshake again: a CPU-for-memory trade, measured in docs/verifier_scale.md.
   std::size_t max_idle_connections = 20000;
+  // Connections opened (connect + TLS handshake, ~1-2 ms of CPU each side with mTLS) at the same time; more wait
+  // their turn, first come first served, within their request's timeout.
+  std::size_t max_concurrent_opens = 128;
 };
 
 // Exactly one of response / error is meaningful: response set -> error empty; response empty -> error says why
