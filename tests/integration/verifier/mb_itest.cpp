@@ -9,9 +9,11 @@
 
 #include "agent/agent_server.hpp"
 #include "agent/software_agent.hpp"
+#include "agent/tpm_agent.hpp"
 #include "common/attest/crypto/bytes.hpp"
 #include "common/attest/mb/event_log.hpp"
 #include "integration/verifier/deployment.hpp"
+#include "support/swtpm.hpp"
 
 using nlohmann::json;
 using namespace std::chrono_literals;
@@ -104,4 +106,40 @@ TEST_CASE("measured boot (accept-all, the default): any refstate passes when the
   a.server->pcr_extend(7, kl::Bytes(32, 0x77));   // e.g. a Secure Boot variable changed without a log entry
   REQUIRE(eventually([&] { return agent_status(tenant, "mb-accept")["operational_state"] == 9; }, 30s));
   CHECK(agent_status(tenant, "mb-accept")["last_event_id"] == "measured_boot.invalid_pcr_7");
+}
+
+TEST_CASE("measured boot on swtpm: PCRs extended from the sample log attest with its refstate - a tampered log fails") {
+  REQUIRE(kl::testing::Swtpm::available());
+  Deployment d("measured_boot_policy_name = example\n");
+  auto tenant = d.tenant();
+  const kl::Bytes log = secureboot_log();
+  const std::string refstate = read_file(std::string(KL_SOURCE_DIR) + "/policies/mb/rhel9-ovmf-secureboot.json");
+
+  kl::testing::Swtpm swtpm;
+  kl::testing::TpmAgent tpm(swtpm.tcti());
+  kl::testing::AgentServerOptions o;
+  o.uuid = "mb-swtpm";
+  o.trusted_client_ca_file = d.cacert();
+  kl::testing::AgentServer agent(o, tpm);
+  agent.measure_boot(log);   // the firmware's measurements, into the real (software) TPM's PCRs
+  agent.start();
+  REQUIRE(d.register_agent(tpm, o.uuid, agent).ok());
+
+  json b = add_body(tpm, agent.port(), agent.mtls_cert_pem(), kMbMask);
+  b["mb_policy"] = refstate;
+  REQUIRE(tenant.request("POST", "/v2.6/agents/" + o.uuid, b.dump()).status == 200);
+  INFO(d.verifier->log());
+  REQUIRE(eventually([&] { return attestation_count(tenant, o.uuid) >= 2; }, 30s));
+  CHECK(agent_status(tenant, o.uuid)["operational_state"] == 3);
+
+  // The agent now serves a log whose kernel (PCR 4) digest was changed: replay no longer gives the quoted PCR 4.
+  kl::Bytes tampered = log;
+  for (const auto& e : kl::mb::parse_event_log(log).events)
+    if (e.pcr == 4 && e.type != kl::mb::ev::kNoAction) {
+      tampered[e.offset + 14] ^= 0xff;
+      break;
+    }
+  agent.api().set_mb_log(tampered);
+  REQUIRE(eventually([&] { return agent_status(tenant, o.uuid)["operational_state"] == 9; }, 30s));
+  CHECK(agent_status(tenant, o.uuid)["last_event_id"] == "measured_boot.invalid_pcr_4");
 }
