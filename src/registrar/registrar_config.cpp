@@ -59,6 +59,7 @@ const std::set<std::string>& known_registrar_keys() {
     k.insert("version");
     k.insert("max_upload_size");
     k.insert("ek_cert_chain_check");   // ours
+    for (const auto& t : http::server_tuning_keys()) k.insert(t);  // ours
     return k;
   }();
   return keys;
@@ -141,6 +142,7 @@ RegistrarSettings load_settings(const config::Config& reg, const config::Config&
   const long long upload = get_int(reg, "max_upload_size", 104857600);
   if (upload <= 0) bad_value("max_upload_size", std::to_string(upload), "a positive number of bytes");
   s.max_upload_size = static_cast<std::size_t>(upload);
+  s.server_tuning = http::read_server_tuning(reg, kSection);
 
   const long long workers = get_int(reg, "max_workers", 16);
   if (workers < 0) bad_value("max_workers", std::to_string(workers), "a non-negative number");
