@@ -87,6 +87,8 @@ class RawConn {
     }
     int one = 1;
     ::setsockopt(fd_, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    timeval snd{5, 0};  // a server that stopped reading must not hang the test
+    ::setsockopt(fd_, SOL_SOCKET, SO_SNDTIMEO, &snd, sizeof snd);
     if (tls) {
       ssl_ = SSL_new(tls->get());
       SSL_set_fd(ssl_, fd_);
