@@ -100,7 +100,7 @@ TEST_CASE("registrar crash safety: SIGKILL during a registration storm loses no 
   std::vector<std::thread> workers;
   for (int w = 0; w < 3; ++w) workers.emplace_back(storm, w);
   std::mt19937 rng(12345);
-  const int kKills = 6;
+  const int kKills = 12;
   const auto t0 = std::chrono::steady_clock::now();
   for (int k = 0; k < kKills; ++k) {
     std::this_thread::sleep_for(std::chrono::milliseconds(150 + rng() % 600));
@@ -114,7 +114,7 @@ TEST_CASE("registrar crash safety: SIGKILL during a registration storm loses no 
   for (auto& t : workers) t.join();
   const auto elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 
-  // One more restart: the state must survive a clean stop too.
+  // Stop cleanly (SIGTERM) and read the file the registrar leaves behind.
   d.drop_registrar();
   std::string integrity;
   const auto rows = read_rows(d.registrar_db(), integrity);
@@ -144,7 +144,9 @@ TEST_CASE("registrar crash safety: SIGKILL during a registration storm loses no 
   CHECK(not_active == 0);
   // Rows the registrar never acknowledged may exist (killed after the commit, before the answer), but every
   // row must be one of ours.
-  for (const auto& [id, r] : rows) CHECK(id.rfind("crash-", 0) == 0);
+  std::size_t foreign = 0;
+  for (const auto& [id, r] : rows) foreign += id.rfind("crash-", 0) == 0 ? 0 : 1;
+  CHECK(foreign == 0);
   WARN("crash: " << acked.size() << " acknowledged registrations survived " << kKills << " SIGKILLs (" << elapsed
                  << " s)");
 }

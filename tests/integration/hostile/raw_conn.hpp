@@ -95,19 +95,8 @@ class RawConn {
       // Bounded handshake: the socket is blocking, so poll-guard with SO_RCVTIMEO.
       timeval tv{static_cast<time_t>(timeout.count() / 1000), static_cast<suseconds_t>((timeout.count() % 1000) * 1000)};
       ::setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+      // With TLS 1.3 a refused client certificate shows up only as an alert on the first read.
       handshake_ok_ = SSL_connect(ssl_) == 1;
-      if (handshake_ok_) {
-        // TLS 1.3: a refused client certificate shows up as an alert after the handshake; peek for it.
-        pollfd p{fd_, POLLIN, 0};
-        if (::poll(&p, 1, 50) > 0) {
-          char c;
-          int n = SSL_peek(ssl_, &c, 1);
-          if (n <= 0) {
-            int err = SSL_get_error(ssl_, n);
-            if (err != SSL_ERROR_WANT_READ) handshake_ok_ = false;
-          }
-        }
-      }
       ERR_clear_error();
     } else {
       handshake_ok_ = true;
