@@ -1,4 +1,5 @@
 // DSSE envelopes: detection, parsing, PAE and verification against embedded certificates / a fixed key.
+#include <openssl/ec.h>
 #include <openssl/evp.h>
 
 #include "common/attest/policy/dsse.hpp"

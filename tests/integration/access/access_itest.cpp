@@ -9,6 +9,7 @@
 #include <sstream>
 #include <thread>
 
+#include <openssl/ec.h>
 #include <openssl/pem.h>
 #include <openssl/x509v3.h>
 
