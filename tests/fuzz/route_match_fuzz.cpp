@@ -18,7 +18,11 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
       if (!m) continue;
       for (const auto& [name, value] : m->captures) {
         (void)kl::api::valid_agent_id(value);
-        if (kl::api::printable_for_log(value).size() > 200) __builtin_trap();
+        // Log-safe: bounded (4 chars per escaped byte, "..." when cut) and printable ASCII only.
+        const std::string shown = kl::api::printable_for_log(value);
+        if (shown.size() > 4 * 120 + 3) __builtin_trap();
+        for (unsigned char ch : shown)
+          if (ch < 0x20 || ch >= 0x7f) __builtin_trap();
       }
     }
   }
