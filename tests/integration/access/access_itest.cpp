@@ -233,7 +233,7 @@ TEST_CASE("access control: plain HTTP reaches only registration, activation and 
   CHECK(d.db_fingerprint() != before);  // access-agent-2 was stored (and nothing else is asserted about it here)
 }
 
-TEST_CASE("per-peer limits: connections beyond the cap refused while another peer is served; request rate 429",
+TEST_CASE("per-peer limits: connections beyond the cap refused while another peer is served, request rate 429",
           "[access]") {
   const std::string limits =
       "server_max_connections_per_peer = 6\nserver_max_requests_per_second_per_peer = 20\nserver_request_timeout = 30\n";
