@@ -2,6 +2,7 @@
 // the verifier and used by the registrar (tls_dir = default), free ports, real SQLite files, one agent registered.
 #pragma once
 #include <chrono>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <memory>
@@ -19,7 +20,11 @@
 
 namespace hostile {
 
-inline std::filesystem::path binary(const std::string& name) { return std::filesystem::path(KL_BINARY_DIR) / name; }
+// KL_SERVICE_BIN_DIR runs the suites against other builds of the daemons (e.g. the ASan ones in build-fuzz).
+inline std::filesystem::path binary(const std::string& name) {
+  const char* dir = std::getenv("KL_SERVICE_BIN_DIR");
+  return std::filesystem::path(dir && *dir ? dir : KL_BINARY_DIR) / name;
+}
 
 struct DeploymentOptions {
   std::string registrar_extra, verifier_extra;  // more lines for [registrar] / [verifier]
