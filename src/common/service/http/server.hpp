@@ -39,7 +39,7 @@ struct ServerOptions {
   // reading) and for an idle keep-alive connection: a slow or silent client (slowloris) is closed after it.
   std::chrono::seconds idle_timeout{60};
   // Per-peer-address connection cap and request rate (refused connections are closed at once, requests over
-  // the rate get 429). See peer_limits.hpp for the defaults.
+  // the rate get 429). Off by default here; keylime_registrar / keylime_verifier set them from ServerTuning.
   PeerLimitsConfig peer_limits;
 };
 

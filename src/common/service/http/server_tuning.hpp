@@ -14,7 +14,9 @@ namespace kl::http {
 
 struct ServerTuning {
   std::chrono::seconds request_timeout{60};  // server_request_timeout: slow/silent clients are closed after it
-  PeerLimitsConfig peer_limits;              // server_max_connections_per_peer, server_max_requests_per_second_per_peer
+  // server_max_connections_per_peer, server_max_requests_per_second_per_peer. Upstream has no limits; these are
+  // far above what an agent (register + activate once), a tenant or a fleet behind one NAT address sends.
+  PeerLimitsConfig peer_limits{512, 10000.0};
   void apply(ServerOptions& opts) const {
     opts.idle_timeout = request_timeout;
     opts.peer_limits = peer_limits;
