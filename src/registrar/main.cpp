@@ -138,6 +138,7 @@ int main(int argc, char** argv) {
   for (const auto& f : settings.trusted_client_ca) tls.trusted_client_ca_files.push_back(f.string());
   opts.listeners = {plain, http::ListenerConfig{settings.ip, settings.tls_port, tls}};
   opts.max_body_bytes = settings.max_upload_size;
+  settings.server_tuning.apply(opts);
   opts.threads = settings.worker_threads;
 
   // Signals are taken synchronously by this thread; block them before any server thread exists.

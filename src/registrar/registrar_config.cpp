@@ -115,6 +115,7 @@ const std::set<std::string>& known_registrar_keys() {
                             "snp_product", "snp_ek_digest_bare_tpmt", "snp_policy", "azure_allow_missing_hcl_ek",
                             "snp_additional_ark_sha256"})
       k.insert(key);   // ours (EK-certificate surrogates)
+    for (const auto& t : http::server_tuning_keys()) k.insert(t);  // ours
     return k;
   }();
   return keys;
@@ -203,6 +204,7 @@ RegistrarSettings load_settings(const config::Config& reg, const config::Config&
   const long long upload = get_int(reg, "max_upload_size", 104857600);
   if (upload <= 0) bad_value("max_upload_size", std::to_string(upload), "a positive number of bytes");
   s.max_upload_size = static_cast<std::size_t>(upload);
+  s.server_tuning = http::read_server_tuning(reg, kSection);
 
   const long long workers = get_int(reg, "max_workers", 16);
   if (workers < 0) bad_value("max_workers", std::to_string(workers), "a non-negative number");

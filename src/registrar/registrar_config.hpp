@@ -11,6 +11,7 @@
 #include "common/attest/snp/policy.hpp"
 #include "common/attest/snp/product.hpp"
 #include "common/service/config/config.hpp"
+#include "common/service/http/server_tuning.hpp"
 
 namespace kl::registrar {
 
@@ -69,6 +70,7 @@ struct RegistrarSettings {
   MalformedCertAction malformed_cert_action = MalformedCertAction::warn;
   EkChainCheck ek_cert_chain_check = EkChainCheck::enforce;
   std::size_t max_upload_size = 104857600;
+  http::ServerTuning server_tuning;   // server_request_timeout, server_max_*_per_peer (ours)
   std::filesystem::path tpm_cert_store = "/var/lib/keylime/tpm_cert_store";
   unsigned worker_threads = 2;
   SurrogateSettings surrogates;

@@ -159,6 +159,7 @@ int main(int argc, char** argv) {
   for (const auto& f : settings.trusted_client_ca) tls.trusted_client_ca_files.push_back(f.string());
   opts.listeners = {http::ListenerConfig{settings.ip, settings.port, tls}};
   opts.max_body_bytes = settings.max_upload_size;
+  settings.server_tuning.apply(opts);
   opts.threads = 2;
   http::Server server(opts, [&service](const http::Request& r) { return service.handle(r); });
   try {

@@ -87,6 +87,7 @@ const std::set<std::string>& known_verifier_keys() {
   static const std::set<std::string> keys = [] {
     auto k = config::key_names(config::verifier_defaults());
     k.insert("metrics_port");  // ours: plain-HTTP /metrics listener, 0 = none
+    for (const auto& t : http::server_tuning_keys()) k.insert(t);  // ours
     return k;
   }();
   return keys;
@@ -200,6 +201,7 @@ VerifierSettings load_settings(const config::Config& c, const std::map<std::stri
   const long long upload = get_int(c, "max_upload_size");
   if (upload <= 0) bad_value(kSection, "max_upload_size", std::to_string(upload), "a positive number of bytes");
   s.max_upload_size = static_cast<std::size_t>(upload);
+  s.server_tuning = http::read_server_tuning(c, kSection);
   s.request_timeout = get_float(c, "request_timeout");
   if (s.request_timeout <= 0) bad_value(kSection, "request_timeout", get(c, "request_timeout"), "a positive number");
 

@@ -10,6 +10,7 @@
 
 #include "common/attest/quote/failure.hpp"
 #include "common/service/config/config.hpp"
+#include "common/service/http/server_tuning.hpp"
 
 namespace kl::verifier {
 
@@ -56,6 +57,7 @@ struct VerifierSettings {
   int max_retries = 5;
   double quote_interval = 2.0;    // seconds
   std::size_t max_upload_size = 104857600;
+  http::ServerTuning server_tuning;   // server_request_timeout, server_max_*_per_peer (ours)
   double request_timeout = 60.0;  // seconds
   std::string measured_boot_policy_name = "accept-all";
   MeasuredBootEvaluate measured_boot_evaluate = MeasuredBootEvaluate::once;

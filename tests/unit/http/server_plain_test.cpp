@@ -213,7 +213,7 @@ TEST_CASE("malformed HTTP gets 400 and the connection closes", "[http]") {
   for (const std::string& garbage : {std::string("GARBAGE\r\n\r\n"), std::string("GET / HTTP/9.x\r\n\r\n"),
                                     std::string("GET / HTTP/1.1\r\nBad Header Line\r\n\r\n"),
                                     std::string("POST / HTTP/1.1\r\nContent-Length: -5\r\n\r\n"),
-                                    std::string("\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03\r\n\r\n", 17)}) {
+                                    std::string("\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03\r\n\r\n", 15)}) {
     RawSocket sock(port);
     sock.send_all(garbage);
     auto res = sock.read_until_close();

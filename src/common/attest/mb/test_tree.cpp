@@ -147,7 +147,10 @@ class Digests : public Test {
  public:
   explicit Digests(const std::vector<Digest>& good) {
     for (const auto& d : good)
-      for (const auto& [alg, hex] : d) {
+      for (const auto& entry : d) {
+        // Not a structured binding: clang before 16 cannot capture one in a lambda (the fuzz build uses clang).
+        const auto& alg = entry.first;
+        const auto& hex = entry.second;
         auto it = std::find_if(good_.begin(), good_.end(), [&](const auto& p) { return p.first == alg; });
         if (it == good_.end()) good_.push_back({alg, {hex}});
         else if (std::find(it->second.begin(), it->second.end(), hex) == it->second.end()) it->second.push_back(hex);

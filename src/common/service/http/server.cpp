@@ -124,7 +124,32 @@ struct SharedState {
   Handler handler;
   std::size_t max_body_bytes;
   std::chrono::seconds idle_timeout;
+  std::shared_ptr<PeerLimits> limits;  // mutable counters behind a const state
 };
+
+// Holds one of a peer's connection slots for the lifetime of its session.
+class ConnectionSlot {
+ public:
+  ConnectionSlot(std::shared_ptr<PeerLimits> limits, std::string peer) : limits_(std::move(limits)), peer_(std::move(peer)) {}
+  ~ConnectionSlot() {
+    if (limits_) limits_->release_connection(peer_);
+  }
+  ConnectionSlot(const ConnectionSlot&) = delete;
+  ConnectionSlot& operator=(const ConnectionSlot&) = delete;
+
+ private:
+  std::shared_ptr<PeerLimits> limits_;
+  std::string peer_;
+};
+
+// Refusals can come in floods: log the first and then at most one line per second.
+void log_refusal(const std::string& what, const std::string& peer) {
+  static std::atomic<std::int64_t> last{0};
+  const std::int64_t now = std::chrono::duration_cast<std::chrono::seconds>(
+                               std::chrono::steady_clock::now().time_since_epoch()).count();
+  std::int64_t prev = last.load();
+  if (now != prev && last.compare_exchange_strong(prev, now)) spdlog::warn("http: {} from {}", what, peer);
+}
 
 bool is_parse_error(const beast::error_code& ec) {
   if (ec.category() != bhttp::make_error_code(bhttp::error::bad_method).category()) return false;
@@ -137,12 +162,13 @@ class Session : public std::enable_shared_from_this<Session<Tls>> {
   using Stream = std::conditional_t<Tls, beast::ssl_stream<beast::tcp_stream>, beast::tcp_stream>;
 
  public:
-  Session(tcp::socket&& socket, std::shared_ptr<const SharedState> state, std::shared_ptr<ssl::context> ctx)
-      : stream_(make_stream(std::move(socket), ctx)), state_(std::move(state)), ctx_(std::move(ctx)) {
-    beast::error_code ec;
-    auto ep = beast::get_lowest_layer(stream_).socket().remote_endpoint(ec);
-    if (!ec) remote_ = ep.address().to_string();
-  }
+  Session(tcp::socket&& socket, std::shared_ptr<const SharedState> state, std::shared_ptr<ssl::context> ctx,
+          std::string remote, std::unique_ptr<ConnectionSlot> slot)
+      : stream_(make_stream(std::move(socket), ctx)),
+        state_(std::move(state)),
+        ctx_(std::move(ctx)),
+        remote_(std::move(remote)),
+        slot_(std::move(slot)) {}
 
   void run() {
     net::dispatch(stream_.get_executor(), beast::bind_front_handler(&Session::on_run, this->shared_from_this()));
@@ -187,6 +213,12 @@ class Session : public std::enable_shared_from_this<Session<Tls>> {
   void on_header(beast::error_code ec, std::size_t) {
     if (ec) return on_error(ec);
     auto& msg = parser_->get();
+    if (!state_->limits->allow_request(remote_)) {
+      log_refusal("request rate limit exceeded (429)", remote_);
+      Response r = json_envelope(429, nlohmann::json::object());
+      r.headers.emplace_back("Retry-After", "1");
+      return send(std::move(r), false, request_id_from_parser(), msg.version());
+    }
     auto expect = msg[bhttp::field::expect];
     if (!expect.empty() && beast::iequals(expect, "100-continue")) {
       // curl waits for this before sending a large body.
@@ -327,6 +359,7 @@ class Session : public std::enable_shared_from_this<Session<Tls>> {
   bhttp::response<bhttp::string_body> res_;
   std::optional<PeerCertificate> peer_;
   std::string remote_;
+  std::unique_ptr<ConnectionSlot> slot_;
   std::array<char, 256> drain_buf_{};
   std::size_t drained_ = 0;
 };
@@ -354,11 +387,20 @@ class Listener : public std::enable_shared_from_this<Listener> {
       return;
     }
     beast::error_code ignored;
+    std::string remote;
+    auto ep = socket.remote_endpoint(ignored);
+    if (!ignored) remote = ep.address().to_string();
+    if (!state_->limits->acquire_connection(remote)) {
+      log_refusal("connection refused, per-peer connection limit reached", remote);
+      socket.close(ignored);
+      return accept();
+    }
+    auto slot = std::make_unique<ConnectionSlot>(state_->limits, remote);
     socket.set_option(tcp::no_delay(true), ignored);
     if (ctx_) {
-      std::make_shared<Session<true>>(std::move(socket), state_, ctx_)->run();
+      std::make_shared<Session<true>>(std::move(socket), state_, ctx_, std::move(remote), std::move(slot))->run();
     } else {
-      std::make_shared<Session<false>>(std::move(socket), state_, nullptr)->run();
+      std::make_shared<Session<false>>(std::move(socket), state_, nullptr, std::move(remote), std::move(slot))->run();
     }
     accept();
   }
@@ -436,6 +478,7 @@ Server::Server(ServerOptions opts, Handler handler) : impl_(std::make_unique<Imp
   st->handler = std::move(handler);
   st->max_body_bytes = opts.max_body_bytes;
   st->idle_timeout = opts.idle_timeout;
+  st->limits = std::make_shared<PeerLimits>(opts.peer_limits);
   impl_->state = std::move(st);
   impl_->opts = std::move(opts);
 }

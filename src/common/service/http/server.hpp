@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "common/service/http/message.hpp"
+#include "common/service/http/peer_limits.hpp"
 
 namespace kl::http {
 
@@ -34,7 +35,12 @@ struct ServerOptions {
   std::vector<ListenerConfig> listeners;
   std::size_t max_body_bytes = 104857600;   // larger -> 413 JSON envelope error, connection closed
   unsigned threads = 1;                     // io threads running handlers
+  // Deadline for one request to arrive (TLS handshake, or headers + body from the moment the server starts
+  // reading) and for an idle keep-alive connection: a slow or silent client (slowloris) is closed after it.
   std::chrono::seconds idle_timeout{60};
+  // Per-peer-address connection cap and request rate (refused connections are closed at once, requests over
+  // the rate get 429). Off by default here; keylime_registrar / keylime_verifier set them from ServerTuning.
+  PeerLimitsConfig peer_limits;
 };
 
 using Handler = std::function<Response(const Request&)>;
