@@ -2,6 +2,9 @@
 // callbacks check a shared cancellation flag, so TimerHandle::cancel never touches the (non thread-safe) timer.
 #include "common/service/loop/event_loop.hpp"
 
+#include <pthread.h>
+#include <csignal>
+
 #include <atomic>
 #include <condition_variable>
 #include <deque>
@@ -39,6 +42,12 @@ EventLoop::EventLoop(unsigned threads) : impl_(std::make_unique<Impl>()) {
   impl_->threads.reserve(threads);
   for (unsigned i = 0; i < threads; ++i) {
     impl_->threads.emplace_back([io = &impl_->io] {
+      // The async client drives OpenSSL on raw sockets (SSL_write -> write()): a peer that closed must give
+      // EPIPE on this thread, never a process-killing SIGPIPE, whatever the embedding program does.
+      sigset_t pipe;
+      sigemptyset(&pipe);
+      sigaddset(&pipe, SIGPIPE);
+      pthread_sigmask(SIG_BLOCK, &pipe, nullptr);
       for (;;) {
         try {
           io->run();
