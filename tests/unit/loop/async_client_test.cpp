@@ -359,7 +359,10 @@ TEST_CASE("async client: connections beyond max_concurrent_opens wait their turn
   }
   REQUIRE(all.get_future().wait_for(20s) == std::future_status::ready);
   CHECK(ok == kN);
-  CHECK(client.connections_opened() == static_cast<std::size_t>(kN));   // all were opened, none dropped
+  // Queued requests may reuse a connection that went idle meanwhile, so how many were opened depends on timing;
+  // never more than one per request.
+  CHECK(client.connections_opened() >= 1);
+  CHECK(client.connections_opened() <= static_cast<std::size_t>(kN));
 
   SECTION("a request that times out while waiting for a slot fails with timeout, and slots come back") {
     // A listener that never accepts nor answers: connect succeeds (kernel backlog), the TLS handshake hangs.
