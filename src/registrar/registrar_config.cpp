@@ -59,6 +59,8 @@ const std::set<std::string>& known_registrar_keys() {
     k.insert("version");
     k.insert("max_upload_size");
     k.insert("ek_cert_chain_check");   // ours
+    k.insert("run_as");                // ours, read by main.cpp (daemon runner)
+    k.insert("log_format");            // ours, read by main.cpp (text | json)
     return k;
   }();
   return keys;

@@ -83,7 +83,11 @@ std::filesystem::path under(const std::filesystem::path& base, const std::string
 }  // namespace
 
 const std::set<std::string>& known_verifier_keys() {
-  static const std::set<std::string> keys = config::key_names(config::verifier_defaults());
+  static const std::set<std::string> keys = [] {
+    auto k = config::key_names(config::verifier_defaults());
+    k.insert({"run_as", "log_format"});  // ours, read by main.cpp (daemon runner)
+    return k;
+  }();
   return keys;
 }
 

@@ -153,6 +153,23 @@ std::set<std::string> SqliteDb::columns(const std::string& table) {
   return out;
 }
 
+void check_alembic_revision(SqliteDb& db, const std::string& table, const std::string& supported) {
+  if (!db.table_exists(table)) return;
+  std::string found;
+  {
+    auto s = db.prepare("SELECT version_num FROM \"" + table + "\"");
+    while (s->step()) {
+      const std::string v = s->column_text(0).value_or("");
+      if (v != supported) found += std::string(found.empty() ? "" : ", ") + (v.empty() ? "<empty>" : v);
+    }
+  }
+  if (!found.empty())
+    throw StorageError("database " + db.path().string() + " is at alembic revision " + found + " (" + table +
+                       "), but this keylime-cpp supports only revision " + supported +
+                       ": an older database must first be upgraded by upstream Keylime (auto_migrate_db = True), "
+                       "a newer one needs a newer keylime-cpp; the database was not changed");
+}
+
 // BEGIN/COMMIT/ROLLBACK go through cached statements too: re-parsing them costs as much as a small write.
 Transaction::Transaction(SqliteDb& db) : db_(db) { db_.prepare("BEGIN IMMEDIATE")->step(); }
 

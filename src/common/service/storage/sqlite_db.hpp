@@ -91,6 +91,12 @@ class SqliteDb {
   std::mutex mu_;
 };
 
+// Refuses (StorageError naming the database, the revision found and `supported`) a database whose alembic
+// version table `table` records any other revision than `supported`, older or newer alike: their schemas differ
+// from the one the stores read and write. A missing table or an empty one passes (a fresh file). Reads only:
+// alembic's bookkeeping is upstream's and never modified here.
+void check_alembic_revision(SqliteDb& db, const std::string& table, const std::string& supported);
+
 // BEGIN IMMEDIATE ... COMMIT; rolls back if destroyed before commit() (an exception on the way).
 class Transaction {
  public:

@@ -539,6 +539,7 @@ class SqliteVerifierStore final : public VerifierStore {
   // stamp); existing tables are used as they are after checking they have every column we use.
   void ensure_schema() {
     std::lock_guard lk(db_.mutex());
+    check_alembic_revision(db_, "alembic_version_cloud_verifier", kAlembicRevision);
     const bool fresh = !db_.table_exists("verifiermain");
     if (!fresh) {
       std::string missing;
