@@ -57,8 +57,14 @@ int main(int argc, char** argv) {
     return fail("configuration file '" + config_file->string() + "' does not exist", 2);
 
   const auto env = config::environment();
-  auto log = kl::log::make_logger("registrar", env);
-  spdlog::set_default_logger(log);  // the shared plumbing's spdlog::info() lines get the same layout
+  std::shared_ptr<spdlog::logger> log;
+  try {
+    log = kl::log::make_logger("registrar", kl::log::initial_settings(env));
+    spdlog::set_default_logger(log);  // the shared plumbing's spdlog::info() lines get the same layout
+    kl::log::reconfigure(*log, kl::log::settings_from(env));  // + logging.conf's level
+  } catch (const std::invalid_argument& e) {
+    return fail(std::string("configuration error: ") + e.what() + " (KEYLIME_LOG_FORMAT)", 2);
+  }
 
   registrar::RegistrarSettings settings;
   std::optional<std::string> log_format, run_as_spec = cl->run_as;
@@ -69,7 +75,7 @@ int main(int argc, char** argv) {
       const auto r = reg.get("registrar", "run_as", "");
       if (!r.empty()) run_as_spec = r;
     }
-    kl::log::reconfigure(*log, kl::log::settings_from(env, log_format));
+    kl::log::reconfigure(*log, kl::log::settings_from(env, log_format));  // throws on a bad log_format
     const auto tenant = config::Config::load("tenant", std::nullopt, env);
     settings = registrar::load_settings(reg, tenant, env);
     for (const auto& f : reg.files_read()) log->info("Reading configuration from {}", f.string());

@@ -62,8 +62,14 @@ int main(int argc, char** argv) {
     return fail("configuration file '" + config_file->string() + "' does not exist", 2);
 
   const auto env = config::environment();
-  auto log = kl::log::make_logger("verifier", env);
-  spdlog::set_default_logger(log);  // the shared plumbing's spdlog::info() lines get the same layout
+  std::shared_ptr<spdlog::logger> log;
+  try {
+    log = kl::log::make_logger("verifier", kl::log::initial_settings(env));
+    spdlog::set_default_logger(log);  // the shared plumbing's spdlog::info() lines get the same layout
+    kl::log::reconfigure(*log, kl::log::settings_from(env));  // + logging.conf's level
+  } catch (const std::invalid_argument& e) {
+    return fail(std::string("configuration error: ") + e.what() + " (KEYLIME_LOG_FORMAT)", 2);
+  }
 
   verifier::VerifierSettings settings;
   std::optional<std::string> log_format, run_as_spec = cl->run_as;

@@ -128,6 +128,17 @@ TEST_CASE("serve_until_stopped: watchdog pings, SIGHUP runs the reload hook, SIG
   daemon::Hooks hooks;
   hooks.reload = [&] { ++reloads; };
   const pid_t self = ::getpid();
+  std::vector<std::string> msgs;
+  // Read while the loop runs: a unix datagram queue holds only ~10 messages.
+  std::thread reader([&] {
+    const auto end = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+    while (std::chrono::steady_clock::now() < end) {
+      auto m = sock.receive();
+      if (!m) continue;
+      msgs.push_back(m->substr(0, m->find('\n')));
+      if (msgs.back() == "STOPPING=1") return;
+    }
+  });
   std::thread sender([self] {
     std::this_thread::sleep_for(std::chrono::milliseconds(450));
     ::kill(self, SIGHUP);
@@ -136,10 +147,9 @@ TEST_CASE("serve_until_stopped: watchdog pings, SIGHUP runs the reload hook, SIG
   });
   const int sig = daemon::serve_until_stopped(signals, n, hooks, *log, "ok");
   sender.join();
+  reader.join();
   CHECK(sig == SIGTERM);
   CHECK(reloads == 1);
-  std::vector<std::string> msgs;
-  while (auto m = sock.receive()) msgs.push_back(m->substr(0, m->find('\n')));
   REQUIRE_FALSE(msgs.empty());
   CHECK(msgs.front() == "READY=1");
   CHECK(std::count(msgs.begin(), msgs.end(), "WATCHDOG=1") >= 3);  // ~750 ms at one ping per 100 ms
@@ -190,7 +200,7 @@ TEST_CASE("logging: upstream text layout, JSON lines with agent context, reconfi
   agent->warn("quote failed");
   agent->debug("hidden at INFO");
   std::string text = out.str();
-  CHECK_THAT(text, Catch::Matches(R"(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3} - verifier - INFO - plain line\n[^\n]*)"));
+  CHECK_THAT(text, Catch::Matches(R"(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3} - verifier - INFO - plain line\n[^\n]*\n)"));
   CHECK_THAT(text, Catch::Contains(" - verifier - WARNING - [agent d432fbb3-d2f1-4a97-9ef7-75bd81c00000] quote failed\n"));
   CHECK_THAT(text, !Catch::Contains("hidden"));
 

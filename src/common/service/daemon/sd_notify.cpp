@@ -37,13 +37,15 @@ Notifier::~Notifier() {
   if (fd_ >= 0) ::close(fd_);
 }
 
+// Never blocks: a manager that stopped reading must not stall the signal loop (a lost ping then simply
+// lets the watchdog fire, which is the truth about a stuck manager connection).
 bool Notifier::send(const std::string& state) {
   if (fd_ < 0) return false;
   sockaddr_un addr{};
   addr.sun_family = AF_UNIX;
   std::memcpy(addr.sun_path, address_.data(), address_.size());
   const auto len = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + address_.size() + (address_[0] == '\0' ? 0 : 1));
-  return ::sendto(fd_, state.data(), state.size(), MSG_NOSIGNAL, reinterpret_cast<const sockaddr*>(&addr), len) ==
+  return ::sendto(fd_, state.data(), state.size(), MSG_NOSIGNAL | MSG_DONTWAIT, reinterpret_cast<const sockaddr*>(&addr), len) ==
          static_cast<ssize_t>(state.size());
 }
 

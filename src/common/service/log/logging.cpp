@@ -149,6 +149,13 @@ Settings settings_from(const std::map<std::string, std::string>& env, const std:
   return s;
 }
 
+Settings initial_settings(const std::map<std::string, std::string>& env) {
+  Settings s;
+  if (auto it = env.find("KEYLIME_LOG_LEVEL"); it != env.end() && !it->second.empty()) s.level = parse_level(it->second);
+  if (auto it = env.find("KEYLIME_LOG_FORMAT"); it != env.end() && !it->second.empty()) s.format = parse_format(it->second);
+  return s;
+}
+
 std::shared_ptr<spdlog::logger> make_logger(const std::string& name, const Settings& settings) {
   auto sink = std::make_shared<spdlog::sinks::stderr_color_sink_mt>();
   // Not registered in spdlog's global registry: callers own their logger, and a second service or test

@@ -24,6 +24,11 @@ struct Settings {
 Settings settings_from(const std::map<std::string, std::string>& env,
                        const std::optional<std::string>& config_format = std::nullopt);
 
+// The settings that can be known without reading any file (KEYLIME_LOG_LEVEL, KEYLIME_LOG_FORMAT): what a daemon
+// starts logging with, so that even the lines about reading logging.conf come out in the chosen format.
+// Throws std::invalid_argument on a bad KEYLIME_LOG_FORMAT.
+Settings initial_settings(const std::map<std::string, std::string>& env);
+
 // "text" | "json" (case-insensitive); std::invalid_argument naming the value otherwise.
 Format parse_format(const std::string& name);
 

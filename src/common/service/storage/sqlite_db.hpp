@@ -96,6 +96,10 @@ class SqliteDb {
 // from the one the stores read and write. A missing table or an empty one passes (a fresh file). Reads only:
 // alembic's bookkeeping is upstream's and never modified here.
 void check_alembic_revision(SqliteDb& db, const std::string& table, const std::string& supported);
+// The same check on a file through a read-only connection, before anything (even journal_mode) is written to
+// it; a file that does not exist yet passes.
+void check_alembic_revision_file(const std::filesystem::path& file, const std::string& table,
+                                 const std::string& supported);
 
 // BEGIN IMMEDIATE ... COMMIT; rolls back if destroyed before commit() (an exception on the way).
 class Transaction {

@@ -193,7 +193,9 @@ class SqliteRegistrarStore final : public RegistrarStore {
 
 std::unique_ptr<RegistrarStore> open_registrar_store(const std::string& database_url,
                                                      const std::filesystem::path& keylime_dir) {
-  return std::make_unique<SqliteRegistrarStore>(sqlite_path_from_url(database_url, keylime_dir, "reg_data.sqlite"));
+  const auto file = sqlite_path_from_url(database_url, keylime_dir, "reg_data.sqlite");
+  check_alembic_revision_file(file, "alembic_version_registrar", kAlembicRevision);  // before the connection sets WAL mode
+  return std::make_unique<SqliteRegistrarStore>(file);
 }
 
 }  // namespace kl::storage

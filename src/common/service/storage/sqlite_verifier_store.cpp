@@ -584,7 +584,9 @@ class SqliteVerifierStore final : public VerifierStore {
 
 std::unique_ptr<VerifierStore> open_verifier_store(const std::string& database_url,
                                                    const std::filesystem::path& keylime_dir) {
-  return std::make_unique<SqliteVerifierStore>(sqlite_path_from_url(database_url, keylime_dir, "cv_data.sqlite"));
+  const auto file = sqlite_path_from_url(database_url, keylime_dir, "cv_data.sqlite");
+  check_alembic_revision_file(file, "alembic_version_cloud_verifier", kAlembicRevision);  // before the connection sets WAL mode
+  return std::make_unique<SqliteVerifierStore>(file);
 }
 
 }  // namespace kl::storage
