@@ -40,7 +40,7 @@ if [ ! -e "$BASE/.complete" ]; then
   printf '#!/bin/sh\nexit 101\n' > "$BASE/usr/sbin/policy-rc.d"; chmod +x "$BASE/usr/sbin/policy-rc.d"
   touch "$BASE/.complete"
 fi
-log "base ready ($(du -sh "$BASE" | cut -f1))"
+log "base ready ($(du -shx "$BASE" 2>/dev/null | cut -f1))"
 
 # ---- a tiny Dockerfile interpreter ----
 declare -A STAGE_ROOT
@@ -183,6 +183,6 @@ for p in "${PIDS[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
 for p in "${PIDS[@]:0:2}"; do wait "$p" || stop_ok=0; done
 PIDS=()
 check [ $stop_ok = 1 ]
-log "runtime image size: $(du -sh "$RT" | cut -f1) (build stage $(du -sh "${STAGE_ROOT[build]}" | cut -f1))"
+log "runtime image size: $(du -shx "$RT" 2>/dev/null | cut -f1) (build stage $(du -shx "${STAGE_ROOT[build]}" 2>/dev/null | cut -f1))"
 [ $FAIL = 0 ] && log "PASS: Dockerfile recipe builds and runs (total $(( $(date +%s) - START ))s)" || log "FAIL"
 exit $FAIL
