@@ -3,6 +3,7 @@
 #include <catch2/catch.hpp>
 
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -256,4 +257,24 @@ TEST_CASE("alembic revision check: head accepted, other revisions refused naming
   CHECK(std::string(reinterpret_cast<const char*>(sqlite3_column_text(st, 0))) == "0123456789ab");
   sqlite3_finalize(st);
   sqlite3_close(raw);
+}
+
+TEST_CASE("hand_over gives a state tree to the run_as user (as root); a no-op otherwise", "[daemon]") {
+  testing::TempDir t;
+  const auto root = t.path() / "kl";
+  std::filesystem::create_directories(root / "cv_ca");
+  std::ofstream(root / "cv_ca" / "server-private.pem") << "key";
+  std::ofstream(root / "cv_data.sqlite") << "db";
+  std::filesystem::create_symlink("/etc/passwd", root / "link");
+  const auto nobody = daemon::resolve_run_as("nobody");
+  daemon::hand_over({root, t.path() / "absent"}, nobody);
+  struct stat st {};
+  const uid_t want = ::geteuid() == 0 ? nobody.uid : ::geteuid();
+  for (const auto& p : {root, root / "cv_ca", root / "cv_ca" / "server-private.pem", root / "cv_data.sqlite"}) {
+    INFO(p);
+    REQUIRE(::lstat(p.c_str(), &st) == 0);
+    CHECK(st.st_uid == want);
+  }
+  REQUIRE(::stat("/etc/passwd", &st) == 0);
+  CHECK(st.st_uid == 0);  // the symlink itself changed hands, not what it points at
 }
