@@ -135,17 +135,22 @@ int main(int argc, char** argv) {
     return fail(std::string("cannot open the database: ") + e.what(), 1);
   }
 
-  ek::TrustStore tpm_store = ek::TrustStore::from_certificates({});
-  if (!settings.tpm_cert_store.empty() && std::filesystem::is_directory(settings.tpm_cert_store)) {
-    tpm_store = ek::TrustStore::load_directory(settings.tpm_cert_store);
-    for (const auto& w : tpm_store.warnings()) log->warn("tpm_cert_store: {}", w);
-    log->info("Loaded {} CA certificates from tpm_cert_store {}", tpm_store.size(), settings.tpm_cert_store.string());
-  } else {
-    log->warn("tpm_cert_store '{}' is not a directory{}", settings.tpm_cert_store.string(),
-              settings.ek_cert_chain_check == registrar::EkChainCheck::enforce
-                  ? ": every EK certificate will be rejected (ek_cert_chain_check = enforce)"
-                  : "");
-  }
+  // Read at start and again on SIGHUP.
+  auto load_tpm_store = [&log](const registrar::RegistrarSettings& st) {
+    ek::TrustStore store = ek::TrustStore::from_certificates({});
+    if (!st.tpm_cert_store.empty() && std::filesystem::is_directory(st.tpm_cert_store)) {
+      store = ek::TrustStore::load_directory(st.tpm_cert_store);
+      for (const auto& w : store.warnings()) log->warn("tpm_cert_store: {}", w);
+      log->info("Loaded {} CA certificates from tpm_cert_store {}", store.size(), st.tpm_cert_store.string());
+    } else {
+      log->warn("tpm_cert_store '{}' is not a directory{}", st.tpm_cert_store.string(),
+                st.ek_cert_chain_check == registrar::EkChainCheck::enforce
+                    ? ": every EK certificate will be rejected (ek_cert_chain_check = enforce)"
+                    : "");
+    }
+    return store;
+  };
+  ek::TrustStore tpm_store = load_tpm_store(settings);
   if (settings.ek_cert_chain_check == registrar::EkChainCheck::off)
     log->info("ek_cert_chain_check = off: EK certificates are not checked at registration (upstream behaviour)");
 
@@ -190,7 +195,8 @@ int main(int argc, char** argv) {
     const auto fresh_env = config::environment();
     kl::log::reconfigure(*log, kl::log::settings_from(fresh_env, log_format));
     server.reload_tls();
-    log->info("Log level {}; server certificate and trusted client CAs re-read",
+    service->replace_tpm_cert_store(load_tpm_store(service->settings()));
+    log->info("Log level {}; server certificate, trusted client CAs and tpm_cert_store re-read",
               spdlog::level::to_string_view(log->level()));
   };
   daemon::serve_until_stopped(signals, notifier, hooks, *log, "registrar listening");

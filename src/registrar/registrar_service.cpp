@@ -12,12 +12,17 @@ RegistrarService::RegistrarService(RegistrarSettings settings, std::unique_ptr<s
                                    ek::TrustStore tpm_cert_store, std::shared_ptr<spdlog::logger> log)
     : settings_(std::move(settings)),
       store_(std::move(store)),
-      tpm_cert_store_(std::move(tpm_cert_store)),
+      tpm_cert_store_(std::make_shared<const ek::TrustStore>(std::move(tpm_cert_store))),
       log_(std::move(log)) {}
 
 http::Response RegistrarService::handle(const http::Request& req) {
   const auto start = std::chrono::steady_clock::now();
-  ServiceContext ctx{settings_, *store_, tpm_cert_store_, *log_, locks_};
+  std::shared_ptr<const ek::TrustStore> tpm_store;
+  {
+    std::lock_guard lk(tpm_mu_);
+    tpm_store = tpm_cert_store_;
+  }
+  ServiceContext ctx{settings_, *store_, *tpm_store, *log_, locks_};
   http::Response resp;
   try {
     resp = dispatch(ctx, req);
@@ -30,6 +35,12 @@ http::Response RegistrarService::handle(const http::Request& req) {
              printable_for_log(req.path), resp.status,
              static_cast<double>(us.count()) / 1000.0);
   return resp;
+}
+
+void RegistrarService::replace_tpm_cert_store(ek::TrustStore fresh) {
+  auto next = std::make_shared<const ek::TrustStore>(std::move(fresh));
+  std::lock_guard lk(tpm_mu_);
+  tpm_cert_store_ = std::move(next);
 }
 
 }  // namespace kl::registrar

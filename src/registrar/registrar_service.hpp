@@ -2,6 +2,7 @@
 // per request. main.cpp puts it behind kl::http::Server; tests can call handle() directly.
 #pragma once
 #include <memory>
+#include <mutex>
 
 #include <spdlog/spdlog.h>
 
@@ -20,11 +21,14 @@ class RegistrarService {
   // Never throws: an unexpected exception becomes 500 with an empty body (logged).
   http::Response handle(const http::Request& req);
   const RegistrarSettings& settings() const { return settings_; }
+  // SIGHUP: requests already running finish with the store they started with; later ones use `fresh`.
+  void replace_tpm_cert_store(ek::TrustStore fresh);
 
  private:
   RegistrarSettings settings_;
   std::unique_ptr<storage::RegistrarStore> store_;
-  ek::TrustStore tpm_cert_store_;
+  mutable std::mutex tpm_mu_;
+  std::shared_ptr<const ek::TrustStore> tpm_cert_store_;
   std::shared_ptr<spdlog::logger> log_;
   AgentLocks locks_;
 };

@@ -305,6 +305,9 @@ TEST_CASE("SIGHUP: log level and server certificate re-read, agents kept, servic
   REQUIRE(eventually([&] { return s.log().find("Reload complete") != std::string::npos; }, 10s));
   INFO(s.log());
   CHECK_THAT(s.log(), Catch::Contains("Log level debug"));
+  const auto loaded = s.log().find("Loaded 0 CA certificates from tpm_cert_store");
+  REQUIRE(loaded != std::string::npos);
+  CHECK(s.log().find("Loaded 0 CA certificates from tpm_cert_store", loaded + 1) != std::string::npos);  // re-read
   REQUIRE(s.proc->running());
   CHECK(answers(s.admin(issued.ca_cert.string())));  // the new certificate is served
   CHECK_FALSE(answers(s.admin()));                      // and the old one no longer
