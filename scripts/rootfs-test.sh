@@ -47,6 +47,7 @@ declare -A STAGE_ROOT
 STAGE=""; ROOT=""; WORKDIR=/; USER_SPEC=""; declare -a ENVS=()
 declare -A STAGE_ENVS STAGE_USER
 mount_stage() {
+  mkdir -p "$1/dev" "$1/proc"
   mount --bind /dev "$1/dev"; MOUNTS+=("$1/dev")
   mount -t proc proc "$1/proc"; MOUNTS+=("$1/proc")
   cp /etc/resolv.conf "$1/etc/resolv.conf"
@@ -83,7 +84,8 @@ run_instruction() {
       rm -rf "$ROOT"; mkdir -p "$WORK/stages"
       if [ -n "${STAGE_ROOT[$image]:-}" ]; then
         log "stage $name: from stage $image"
-        cp -a "${STAGE_ROOT[$image]}" "$ROOT"
+        # Not into the parent's /proc and /dev mounts (--one-file-system); this stage mounts its own.
+        cp -a --one-file-system "${STAGE_ROOT[$image]}" "$ROOT"
         read -r -a ENVS <<<"${STAGE_ENVS[$image]}"; USER_SPEC=${STAGE_USER[$image]}
       else
         log "stage $name: from $image (debootstrap base)"
