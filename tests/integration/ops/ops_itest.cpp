@@ -198,7 +198,7 @@ bool answers(kl::http::Client&& c) {
 
 }  // namespace
 
-TEST_CASE("--help and --version on every binary; a bad argument exits 2", "[ops]") {
+TEST_CASE("--help and --version on every binary, a bad argument exits 2", "[ops]") {
   std::vector<std::string> bins{"keylime_registrar", "keylime_verifier"};
   if (fs::exists(binary("keylime-policy"))) bins.push_back("keylime-policy");
   for (const auto& b : bins) {

@@ -105,7 +105,7 @@ TEST_CASE("sd_notify: READY, WATCHDOG, STOPPING datagrams reach NOTIFY_SOCKET", 
   CHECK(sock.receive() == std::string("STOPPING=1"));
 }
 
-TEST_CASE("sd_notify: absent socket is a no-op; WATCHDOG_PID of another process disables the watchdog", "[daemon]") {
+TEST_CASE("sd_notify: absent socket is a no-op, WATCHDOG_PID of another process disables the watchdog", "[daemon]") {
   daemon::Notifier none({});
   CHECK_FALSE(none.enabled());
   CHECK_FALSE(none.ready());
@@ -223,7 +223,7 @@ TEST_CASE("logging: upstream text layout, JSON lines with agent context, reconfi
   CHECK_FALSE(j2.contains("agent_id"));
 }
 
-TEST_CASE("log settings: KEYLIME_LOG_FORMAT beats the config option; bad names are refused", "[daemon][log]") {
+TEST_CASE("log settings: KEYLIME_LOG_FORMAT beats the config option, bad names are refused", "[daemon][log]") {
   CHECK(log::settings_from({{"KEYLIME_LOG_FORMAT", "json"}}, std::string("text")).format == log::Format::json);
   CHECK(log::settings_from({}, std::string("JSON")).format == log::Format::json);
   CHECK(log::settings_from({}).format == log::Format::text);
@@ -259,7 +259,7 @@ TEST_CASE("alembic revision check: head accepted, other revisions refused naming
   sqlite3_close(raw);
 }
 
-TEST_CASE("hand_over gives a state tree to the run_as user (as root); a no-op otherwise", "[daemon]") {
+TEST_CASE("hand_over gives a state tree to the run_as user (as root), a no-op otherwise", "[daemon]") {
   testing::TempDir t;
   const auto root = t.path() / "kl";
   std::filesystem::create_directories(root / "cv_ca");
