@@ -23,6 +23,10 @@ MOUNTS=()
 PIDS=()
 cleanup() {
   for p in "${PIDS[@]:-}"; do [ -n "$p" ] && kill "$p" 2>/dev/null || true; done
+  # Whatever still runs inside our stage roots (swtpm started by the agent entrypoint).
+  for p in /proc/[0-9]*; do
+    case "$(readlink "$p/root" 2>/dev/null)" in "$WORK"/stages/*) kill "${p#/proc/}" 2>/dev/null || true ;; esac
+  done
   sleep 1
   for ((i=${#MOUNTS[@]}-1; i>=0; i--)); do umount -l "${MOUNTS[$i]}" 2>/dev/null || true; done
   if [ "${KL_ROOTFS_KEEP:-0}" != 1 ]; then rm -rf "$WORK/stages"; fi
@@ -58,7 +62,8 @@ in_root() {  # in_root ROOT USER CWD ENV... -- command string
   while [ "$1" != -- ]; do envs+=("$1"); shift; done; shift
   local spec=()
   [ -n "$user" ] && spec=(--userspec="$user")
-  chroot "${spec[@]}" "$root" /usr/bin/env -i PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
+  # IN_ROOT_EXEC=1 (background services): the job's PID becomes the service's, so kill/wait reach it.
+  ${IN_ROOT_EXEC:+exec} chroot "${spec[@]}" "$root" /usr/bin/env -i PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
     HOME=/root "${envs[@]}" /bin/sh -c "cd '$cwd' && $*"
 }
 copy_in() {  # copy_in SRC_ROOT_OR_CONTEXT SRC DEST_ROOT DEST
@@ -139,11 +144,11 @@ OVR=(KEYLIME_VERIFIER_IP=127.0.0.1 KEYLIME_REGISTRAR_IP=127.0.0.1 KEYLIME_VERIFI
 wait_port() { for _ in $(seq 200); do (echo > /dev/tcp/127.0.0.1/$1) 2>/dev/null && return 0; sleep 0.1; done; return 1; }
 
 log "starting keylime_verifier in the runtime root as $RT_USER"
-in_root "$RT" "$RT_USER" / "${RT_ENVS[@]}" "${OVR[@]}" -- "exec /usr/bin/keylime_verifier" > "$WORK/verifier.log" 2>&1 &
+IN_ROOT_EXEC=1 in_root "$RT" "$RT_USER" / "${RT_ENVS[@]}" "${OVR[@]}" -- "exec /usr/bin/keylime_verifier" > "$WORK/verifier.log" 2>&1 &
 PIDS+=($!)
 wait_port "$VPORT" || { cat "$WORK/verifier.log"; log "verifier did not start"; exit 1; }
 log "starting keylime_registrar in the runtime root as $RT_USER"
-in_root "$RT" "$RT_USER" / "${RT_ENVS[@]}" "${OVR[@]}" -- "exec /usr/bin/keylime_registrar" > "$WORK/registrar.log" 2>&1 &
+IN_ROOT_EXEC=1 in_root "$RT" "$RT_USER" / "${RT_ENVS[@]}" "${OVR[@]}" -- "exec /usr/bin/keylime_registrar" > "$WORK/registrar.log" 2>&1 &
 PIDS+=($!)
 wait_port "$RTLS" || { cat "$WORK/registrar.log"; log "registrar did not start"; exit 1; }
 
@@ -168,7 +173,7 @@ if [ -n "${STAGE_ROOT[demo-agent]:-}" ]; then
   mkdir -p "$AG/var/lib/keylime/cv_ca" && cp "$RT/var/lib/keylime/cv_ca/cacert.crt" "$AG/var/lib/keylime/cv_ca/"
   install -d -o "$(chroot "$AG" id -u keylime)" "$AG/home/agent"
   log "starting the demo agent (swtpm + kl_test_agent) in the demo-agent root"
-  in_root "$AG" "${STAGE_USER[demo-agent]}" / "${AG_ENVS[@]}" KL_REGISTRAR=127.0.0.1:$RPORT KL_AGENT_PORT=19002 \
+  IN_ROOT_EXEC=1 in_root "$AG" "${STAGE_USER[demo-agent]}" / "${AG_ENVS[@]}" KL_REGISTRAR=127.0.0.1:$RPORT KL_AGENT_PORT=19002 \
     KL_AGENT_STATE=/home/agent KL_CV_CA=/var/lib/keylime/cv_ca/cacert.crt -- \
     "exec /usr/libexec/keylime-cpp/agent-entrypoint.sh" > "$WORK/agent.log" 2>&1 &
   PIDS+=($!)
