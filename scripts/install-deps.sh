@@ -10,4 +10,4 @@ $SUDO apt-get install -y -qq --no-install-recommends \
   libboost-dev libboost-system-dev libssl-dev \
   libtss2-dev libtss2-tcti-swtpm0 libtss2-tcti-mssim0 tpm2-tools swtpm swtpm-tools \
   nlohmann-json3-dev libsqlite3-dev sqlite3 libspdlog-dev libfmt-dev catch2 libpcre2-dev \
-  libpq-dev postgresql procps zstd xz-utils gzip cpio
+  libpq-dev postgresql procps zstd xz-utils gzip cpio systemd

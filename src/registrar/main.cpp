@@ -1,4 +1,6 @@
 // keylime_registrar: drop-in for upstream Keylime's registrar (wire-contract §2, §5, §7).
+#include <sys/stat.h>
+
 #include <csignal>
 #include <cstdio>
 #include <filesystem>
@@ -8,6 +10,8 @@
 
 #include "common/attest/ek/trust_store.hpp"
 #include "common/service/config/config.hpp"
+#include "common/service/daemon/daemon_runner.hpp"
+#include "common/service/daemon/privileges.hpp"
 #include "common/service/http/server.hpp"
 #include "common/service/log/logging.hpp"
 #include "common/service/storage/registrar_store.hpp"
@@ -17,21 +21,24 @@
 
 namespace {
 
-const char* const kUsage =
-    "Usage: keylime_registrar [-c FILE]\n"
-    "\n"
-    "Keylime registrar (C++ implementation). Agents register on the plain HTTP port;\n"
-    "list/show/delete need mTLS on the TLS port.\n"
-    "\n"
-    "Options:\n"
-    "  -c, --config FILE  read registrar.conf from FILE (default: $KEYLIME_REGISTRAR_CONFIG,\n"
-    "                     then /etc/keylime/registrar.conf, /usr/etc/keylime/registrar.conf)\n"
-    "  -h, --help         show this help and exit\n"
-    "  -v, --version      show the version and exit\n"
-    "\n"
-    "Every [registrar] option can be overridden with KEYLIME_REGISTRAR_<OPTION>.\n"
-    "[tenant] tpm_cert_store is read from tenant.conf. Extra option (ours):\n"
-    "  ek_cert_chain_check = enforce | off   check EK certificates against tpm_cert_store\n";
+kl::daemon::ProgramInfo program_info() {
+  return {"keylime_registrar",
+          "Usage: keylime_registrar [-c FILE] [--run-as USER[:GROUP]]\n"
+          "\n"
+          "Keylime registrar (C++ implementation). Agents register on the plain HTTP port;\n"
+          "list/show/delete need mTLS on the TLS port.\n",
+          std::string("keylime_registrar ") + KL_VERSION + " (Keylime REST API 2.6)",
+          "\n"
+          "Configuration: -c FILE, else $KEYLIME_REGISTRAR_CONFIG, else /etc/keylime/registrar.conf, else\n"
+          "/usr/etc/keylime/registrar.conf, then registrar.conf.d/ snippets. Every [registrar] option can be\n"
+          "overridden with KEYLIME_REGISTRAR_<OPTION>. [tenant] tpm_cert_store is read from tenant.conf.\n"
+          "$KEYLIME_DIR (default /var/lib/keylime) holds reg_data.sqlite; tls_dir = default uses the verifier's\n"
+          "CA in $KEYLIME_DIR/cv_ca, tls_dir = generate creates $KEYLIME_DIR/reg_ca.\n"
+          "Extra options (ours) in [registrar]:\n"
+          "  ek_cert_chain_check = enforce | off   check EK certificates against tpm_cert_store\n"
+          "  run_as = USER[:GROUP]                 drop root after binding the ports\n"
+          "  log_format = text | json              (KEYLIME_LOG_FORMAT wins)\n"};
+}
 
 int fail(const std::string& what, int code) {
   std::cerr << "keylime_registrar: " << what << "\n";
@@ -42,35 +49,34 @@ int fail(const std::string& what, int code) {
 
 int main(int argc, char** argv) {
   using namespace kl;
-  std::optional<std::filesystem::path> config_file;
-  for (int i = 1; i < argc; ++i) {
-    const std::string a = argv[i];
-    if (a == "-h" || a == "--help") {
-      std::cout << kUsage;
-      return 0;
-    }
-    if (a == "-v" || a == "--version") {
-      std::cout << "keylime_registrar " << KL_VERSION << " (Keylime REST API 2.6)\n";
-      return 0;
-    }
-    if ((a == "-c" || a == "--config") && i + 1 < argc) {
-      config_file = argv[++i];
-    } else if (a.rfind("--config=", 0) == 0) {
-      config_file = a.substr(9);
-    } else {
-      std::cerr << "keylime_registrar: unknown argument '" << a << "'\n\n" << kUsage;
-      return 2;
-    }
-  }
+  int exit_code = 0;
+  const auto cl = daemon::front_door(program_info(), argc, argv, std::cout, std::cerr, exit_code);
+  if (!cl) return exit_code;
+  const auto& config_file = cl->config_file;
+  ::umask(077);  // keys, database and CA files are the service's alone
   if (config_file && !std::filesystem::exists(*config_file))
     return fail("configuration file '" + config_file->string() + "' does not exist", 2);
 
   const auto env = config::environment();
-  auto log = kl::log::make_logger("registrar", env);
+  std::shared_ptr<spdlog::logger> log;
+  try {
+    log = kl::log::make_logger("registrar", kl::log::initial_settings(env));
+    spdlog::set_default_logger(log);  // the shared plumbing's spdlog::info() lines get the same layout
+    kl::log::reconfigure(*log, kl::log::settings_from(env));  // + logging.conf's level
+  } catch (const std::invalid_argument& e) {
+    return fail(std::string("configuration error: ") + e.what() + " (KEYLIME_LOG_FORMAT)", 2);
+  }
 
   registrar::RegistrarSettings settings;
+  std::optional<std::string> log_format, run_as_spec = cl->run_as;
   try {
     const auto reg = config::Config::load("registrar", config_file, env);
+    log_format = reg.raw("registrar", "log_format");
+    if (!run_as_spec) {
+      const auto r = reg.get("registrar", "run_as", "");
+      if (!r.empty()) run_as_spec = r;
+    }
+    kl::log::reconfigure(*log, kl::log::settings_from(env, log_format));  // throws on a bad log_format
     const auto tenant = config::Config::load("tenant", std::nullopt, env);
     settings = registrar::load_settings(reg, tenant, env);
     for (const auto& f : reg.files_read()) log->info("Reading configuration from {}", f.string());
@@ -80,6 +86,18 @@ int main(int argc, char** argv) {
     return fail(std::string("cannot read configuration: ") + e.what(), 2);
   }
   for (const auto& w : settings.warnings) log->warn("{}", w);
+  std::optional<daemon::RunAs> run_as;
+  if (run_as_spec) {
+    try {
+      run_as = daemon::resolve_run_as(*run_as_spec);
+    } catch (const daemon::PrivilegeError& e) {
+      return fail(e.what(), 2);
+    }
+    if (::geteuid() != 0) {
+      log->warn("run_as = {} ignored: not started as root", *run_as_spec);
+      run_as.reset();
+    }
+  }
 
   // TLS material (§5.3).
   try {
@@ -118,17 +136,22 @@ int main(int argc, char** argv) {
     return fail(std::string("cannot open the database: ") + e.what(), 1);
   }
 
-  ek::TrustStore tpm_store = ek::TrustStore::from_certificates({});
-  if (!settings.tpm_cert_store.empty() && std::filesystem::is_directory(settings.tpm_cert_store)) {
-    tpm_store = ek::TrustStore::load_directory(settings.tpm_cert_store);
-    for (const auto& w : tpm_store.warnings()) log->warn("tpm_cert_store: {}", w);
-    log->info("Loaded {} CA certificates from tpm_cert_store {}", tpm_store.size(), settings.tpm_cert_store.string());
-  } else {
-    log->warn("tpm_cert_store '{}' is not a directory{}", settings.tpm_cert_store.string(),
-              settings.ek_cert_chain_check == registrar::EkChainCheck::enforce
-                  ? ": every EK certificate will be rejected (ek_cert_chain_check = enforce)"
-                  : "");
-  }
+  // Read at start and again on SIGHUP.
+  auto load_tpm_store = [&log](const registrar::RegistrarSettings& st) {
+    ek::TrustStore store = ek::TrustStore::from_certificates({});
+    if (!st.tpm_cert_store.empty() && std::filesystem::is_directory(st.tpm_cert_store)) {
+      store = ek::TrustStore::load_directory(st.tpm_cert_store);
+      for (const auto& w : store.warnings()) log->warn("tpm_cert_store: {}", w);
+      log->info("Loaded {} CA certificates from tpm_cert_store {}", store.size(), st.tpm_cert_store.string());
+    } else {
+      log->warn("tpm_cert_store '{}' is not a directory{}", st.tpm_cert_store.string(),
+                st.ek_cert_chain_check == registrar::EkChainCheck::enforce
+                    ? ": every EK certificate will be rejected (ek_cert_chain_check = enforce)"
+                    : "");
+    }
+    return store;
+  };
+  ek::TrustStore tpm_store = load_tpm_store(settings);
   if (settings.ek_cert_chain_check == registrar::EkChainCheck::off)
     log->info("ek_cert_chain_check = off: EK certificates are not checked at registration (upstream behaviour)");
 
@@ -142,12 +165,8 @@ int main(int argc, char** argv) {
   opts.threads = settings.worker_threads;
 
   // Signals are taken synchronously by this thread; block them before any server thread exists.
-  sigset_t signals;
-  sigemptyset(&signals);
-  sigaddset(&signals, SIGTERM);
-  sigaddset(&signals, SIGINT);
-  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
-  std::signal(SIGPIPE, SIG_IGN);
+  daemon::ServiceSignals signals;
+  daemon::Notifier notifier(env);
 
   auto service = std::make_shared<registrar::RegistrarService>(std::move(settings), std::move(store),
                                                                std::move(tpm_store), log);
@@ -161,10 +180,30 @@ int main(int argc, char** argv) {
   log->info("Keylime registrar listening on {}:{} (HTTP) and {}:{} (HTTPS, mTLS for admin routes)",
             service->settings().ip, ports.at(0), service->settings().ip, ports.at(1));
 
-  int sig = 0;
-  sigwait(&signals, &sig);
-  log->info("Received signal {}, shutting down", sig == SIGTERM ? "SIGTERM" : "SIGINT");
-  server.stop();
+  if (run_as) {
+    // The ports are bound; the rest of the run needs only the state directory.
+    try {
+      daemon::hand_over({service->settings().keylime_dir}, *run_as);
+      daemon::drop_privileges(*run_as);
+    } catch (const daemon::PrivilegeError& e) {
+      server.stop();
+      return fail(std::string("cannot drop privileges: ") + e.what(), 1);
+    }
+    log->info("Running as {} (uid {}, gid {})", run_as->user, run_as->uid, run_as->gid);
+  }
+
+  daemon::Hooks hooks;
+  hooks.reload = [&] {
+    const auto fresh_env = config::environment();
+    kl::log::reconfigure(*log, kl::log::settings_from(fresh_env, log_format));
+    server.reload_tls();
+    service->replace_tpm_cert_store(load_tpm_store(service->settings()));
+    log->info("Log level {}; server certificate, trusted client CAs and tpm_cert_store re-read",
+              spdlog::level::to_string_view(log->level()));
+  };
+  daemon::serve_until_stopped(signals, notifier, hooks, *log, "registrar listening");
+  // In-flight registrations finish and commit (each is one SQLite transaction) before the store closes.
+  if (!server.shutdown(std::chrono::seconds(10))) log->warn("Requests still in flight after 10 s were cut off");
   log->info("Registrar stopped");
   log->flush();
   return 0;

@@ -116,6 +116,8 @@ const std::set<std::string>& known_registrar_keys() {
                             "snp_additional_ark_sha256"})
       k.insert(key);   // ours (EK-certificate surrogates)
     for (const auto& t : http::server_tuning_keys()) k.insert(t);  // ours
+    k.insert("run_as");                // ours, read by main.cpp (daemon runner)
+    k.insert("log_format");            // ours, read by main.cpp (text | json)
     return k;
   }();
   return keys;

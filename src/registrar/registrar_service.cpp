@@ -14,7 +14,7 @@ RegistrarService::RegistrarService(RegistrarSettings settings, std::unique_ptr<s
                                    std::unique_ptr<SurrogateVerifier> surrogates)
     : settings_(std::move(settings)),
       store_(std::move(store)),
-      tpm_cert_store_(std::move(tpm_cert_store)),
+      tpm_cert_store_(std::make_shared<const ek::TrustStore>(std::move(tpm_cert_store))),
       log_(std::move(log)),
       surrogates_(std::move(surrogates)) {
   if (settings_.metrics_port != 0) {
@@ -42,9 +42,14 @@ RegistrarService::RegistrarService(RegistrarSettings settings, std::unique_ptr<s
              s.policy_file.empty() ? std::string("built-in defaults") : s.policy_file.string());
 }
 
+std::shared_ptr<const ek::TrustStore> RegistrarService::current_tpm_cert_store() const {
+  std::lock_guard lk(tpm_mu_);
+  return tpm_cert_store_;
+}
 
 std::string RegistrarService::metrics_text() {
-  ServiceContext ctx{settings_, *store_, tpm_cert_store_, *log_, locks_, &metrics_, surrogates_.get()};
+  const auto tpm_store = current_tpm_cert_store();
+  ServiceContext ctx{settings_, *store_, *tpm_store, *log_, locks_, &metrics_, surrogates_.get()};
   return render_metrics(ctx);
 }
 
@@ -52,7 +57,9 @@ std::uint16_t RegistrarService::metrics_port() const { return metrics_listener_ 
 
 http::Response RegistrarService::handle(const http::Request& req) {
   const auto start = std::chrono::steady_clock::now();
-  ServiceContext ctx{settings_, *store_, tpm_cert_store_, *log_, locks_, &metrics_, surrogates_.get()};
+  // SIGHUP may swap the trust store: this request keeps the one it started with.
+  const auto tpm_store = current_tpm_cert_store();
+  ServiceContext ctx{settings_, *store_, *tpm_store, *log_, locks_, &metrics_, surrogates_.get()};
   http::Response resp;
   try {
     resp = dispatch(ctx, req);
@@ -65,6 +72,12 @@ http::Response RegistrarService::handle(const http::Request& req) {
              printable_for_log(req.path), resp.status,
              static_cast<double>(us.count()) / 1000.0);
   return resp;
+}
+
+void RegistrarService::replace_tpm_cert_store(ek::TrustStore fresh) {
+  auto next = std::make_shared<const ek::TrustStore>(std::move(fresh));
+  std::lock_guard lk(tpm_mu_);
+  tpm_cert_store_ = std::move(next);
 }
 
 }  // namespace kl::registrar

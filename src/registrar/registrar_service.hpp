@@ -2,6 +2,7 @@
 // per request. main.cpp puts it behind kl::http::Server; tests can call handle() directly.
 #pragma once
 #include <memory>
+#include <mutex>
 
 #include <spdlog/spdlog.h>
 
@@ -28,11 +29,15 @@ class RegistrarService {
   std::string metrics_text();
   // Port of the plain metrics listener; 0 if none.
   std::uint16_t metrics_port() const;
+  // SIGHUP: requests already running finish with the store they started with; later ones use `fresh`.
+  void replace_tpm_cert_store(ek::TrustStore fresh);
 
  private:
   RegistrarSettings settings_;
   std::unique_ptr<storage::RegistrarStore> store_;
-  ek::TrustStore tpm_cert_store_;
+  std::shared_ptr<const ek::TrustStore> current_tpm_cert_store() const;
+  mutable std::mutex tpm_mu_;
+  std::shared_ptr<const ek::TrustStore> tpm_cert_store_;
   std::shared_ptr<spdlog::logger> log_;
   AgentLocks locks_;
   std::unique_ptr<SurrogateVerifier> surrogates_;

@@ -1,4 +1,7 @@
 // keylime_verifier: drop-in for upstream Keylime's verifier, pull mode (wire-contract §3-§8).
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <csignal>
 #include <filesystem>
 #include <iostream>
@@ -6,6 +9,8 @@
 #include <string>
 
 #include "common/service/config/config.hpp"
+#include "common/service/daemon/daemon_runner.hpp"
+#include "common/service/daemon/privileges.hpp"
 #include "common/service/http/async_client.hpp"
 #include "common/service/http/server.hpp"
 #include "common/service/log/logging.hpp"
@@ -20,21 +25,24 @@
 
 namespace {
 
-const char* const kUsage =
-    "Usage: keylime_verifier [-c FILE]\n"
-    "\n"
-    "Keylime verifier (C++ implementation), pull mode: the tenant adds agents over mTLS on [verifier] port,\n"
-    "the verifier then polls each agent for quotes and verifies them continuously.\n"
-    "\n"
-    "Options:\n"
-    "  -c, --config FILE  read verifier.conf from FILE (default: $KEYLIME_VERIFIER_CONFIG,\n"
-    "                     then /etc/keylime/verifier.conf, /usr/etc/keylime/verifier.conf)\n"
-    "  -h, --help         show this help and exit\n"
-    "  -v, --version      show the version and exit\n"
-    "\n"
-    "Every [verifier] option can be overridden with KEYLIME_VERIFIER_<OPTION>, [revocations] options with\n"
-    "KEYLIME_VERIFIER_REVOCATIONS_<OPTION>. With tls_dir = generate the CA in $KEYLIME_DIR/cv_ca is created on\n"
-    "first start (cacert.crt, server and client certificates for the verifier, tenant and registrar).\n";
+kl::daemon::ProgramInfo program_info() {
+  return {"keylime_verifier",
+          "Usage: keylime_verifier [-c FILE] [--run-as USER[:GROUP]]\n"
+          "\n"
+          "Keylime verifier (C++ implementation), pull mode: the tenant adds agents over mTLS on [verifier] port,\n"
+          "the verifier then polls each agent for quotes and verifies them continuously.\n",
+          std::string("keylime_verifier ") + KL_VERSION + " (Keylime REST API " + kl::verifier::current_api_version() + ")",
+          "\n"
+          "Configuration: -c FILE, else $KEYLIME_VERIFIER_CONFIG, else /etc/keylime/verifier.conf, else\n"
+          "/usr/etc/keylime/verifier.conf, then verifier.conf.d/ snippets. Every [verifier] option can be overridden\n"
+          "with KEYLIME_VERIFIER_<OPTION>, [revocations] options with KEYLIME_VERIFIER_REVOCATIONS_<OPTION>.\n"
+          "With tls_dir = generate the CA in $KEYLIME_DIR/cv_ca is created on first start (cacert.crt, server and\n"
+          "client certificates for the verifier, tenant and registrar). $KEYLIME_DIR (default /var/lib/keylime)\n"
+          "holds cv_data.sqlite.\n"
+          "Extra options (ours) in [verifier]:\n"
+          "  run_as = USER[:GROUP]      drop root after binding the port\n"
+          "  log_format = text | json   (KEYLIME_LOG_FORMAT wins)\n"};
+}
 
 int fail(const std::string& what, int code) {
   std::cerr << "keylime_verifier: " << what << "\n";
@@ -45,35 +53,34 @@ int fail(const std::string& what, int code) {
 
 int main(int argc, char** argv) {
   using namespace kl;
-  std::optional<std::filesystem::path> config_file;
-  for (int i = 1; i < argc; ++i) {
-    const std::string a = argv[i];
-    if (a == "-h" || a == "--help") {
-      std::cout << kUsage;
-      return 0;
-    }
-    if (a == "-v" || a == "--version") {
-      std::cout << "keylime_verifier " << KL_VERSION << " (Keylime REST API " << verifier::current_api_version() << ")\n";
-      return 0;
-    }
-    if ((a == "-c" || a == "--config") && i + 1 < argc) {
-      config_file = argv[++i];
-    } else if (a.rfind("--config=", 0) == 0) {
-      config_file = a.substr(9);
-    } else {
-      std::cerr << "keylime_verifier: unknown argument '" << a << "'\n\n" << kUsage;
-      return 2;
-    }
-  }
+  int exit_code = 0;
+  const auto cl = daemon::front_door(program_info(), argc, argv, std::cout, std::cerr, exit_code);
+  if (!cl) return exit_code;
+  const auto& config_file = cl->config_file;
+  ::umask(077);  // keys, database and CA files are the service's alone
   if (config_file && !std::filesystem::exists(*config_file))
     return fail("configuration file '" + config_file->string() + "' does not exist", 2);
 
   const auto env = config::environment();
-  auto log = kl::log::make_logger("verifier", env);
+  std::shared_ptr<spdlog::logger> log;
+  try {
+    log = kl::log::make_logger("verifier", kl::log::initial_settings(env));
+    spdlog::set_default_logger(log);  // the shared plumbing's spdlog::info() lines get the same layout
+    kl::log::reconfigure(*log, kl::log::settings_from(env));  // + logging.conf's level
+  } catch (const std::invalid_argument& e) {
+    return fail(std::string("configuration error: ") + e.what() + " (KEYLIME_LOG_FORMAT)", 2);
+  }
 
   verifier::VerifierSettings settings;
+  std::optional<std::string> log_format, run_as_spec = cl->run_as;
   try {
     const auto conf = config::Config::load("verifier", config_file, env);
+    log_format = conf.raw("verifier", "log_format");
+    if (!run_as_spec) {
+      const auto r = conf.get("verifier", "run_as", "");
+      if (!r.empty()) run_as_spec = r;
+    }
+    kl::log::reconfigure(*log, kl::log::settings_from(env, log_format));
     settings = verifier::load_settings(conf, env);
     for (const auto& f : conf.files_read()) log->info("Reading configuration from {}", f.string());
   } catch (const config::ConfigError& e) {
@@ -82,6 +89,18 @@ int main(int argc, char** argv) {
     return fail(std::string("cannot read configuration: ") + e.what(), 2);
   }
   for (const auto& w : settings.warnings) log->warn("{}", w);
+  std::optional<daemon::RunAs> run_as;
+  if (run_as_spec) {
+    try {
+      run_as = daemon::resolve_run_as(*run_as_spec);
+    } catch (const daemon::PrivilegeError& e) {
+      return fail(e.what(), 2);
+    }
+    if (::geteuid() != 0) {
+      log->warn("run_as = {} ignored: not started as root", *run_as_spec);
+      run_as.reset();
+    }
+  }
   if (settings.revocations.zeromq_requested)
     return fail("[revocations] enabled_revocation_notifications lists 'zeromq', which this verifier does not support; "
                 "use 'agent' and/or 'webhook'",
@@ -117,12 +136,9 @@ int main(int argc, char** argv) {
     return fail(std::string("cannot open the database: ") + e.what(), 1);
   }
 
-  sigset_t signals;
-  sigemptyset(&signals);
-  sigaddset(&signals, SIGTERM);
-  sigaddset(&signals, SIGINT);
-  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
-  std::signal(SIGPIPE, SIG_IGN);
+  // Signals are taken synchronously by this thread; block them before any thread exists.
+  daemon::ServiceSignals signals;
+  daemon::Notifier notifier(env);
 
   loop::EventLoop event_loop(1);
   std::optional<loop::WorkerPool> workers;
@@ -169,13 +185,29 @@ int main(int argc, char** argv) {
   }
   log->info("Keylime verifier {} listening on {}:{} (HTTPS, mTLS for the tenant API)", settings.uuid, settings.ip,
             server.bound_ports().at(0));
+  if (run_as) {
+    try {
+      daemon::hand_over({settings.keylime_dir}, *run_as);
+      daemon::drop_privileges(*run_as);
+    } catch (const daemon::PrivilegeError& e) {
+      return fail(std::string("cannot drop privileges: ") + e.what(), 1);
+    }
+    log->info("Running as {} (uid {}, gid {})", run_as->user, run_as->uid, run_as->gid);
+  }
+
   const std::size_t resumed = poller->resume_all();
   log->info("Resumed polling of {} agent(s) from the database", resumed);
 
-  int sig = 0;
-  sigwait(&signals, &sig);
-  log->info("Received signal {}, shutting down", sig == SIGTERM ? "SIGTERM" : "SIGINT");
-  server.stop();
+  daemon::Hooks hooks;
+  hooks.reload = [&] {
+    kl::log::reconfigure(*log, kl::log::settings_from(config::environment(), log_format));
+    server.reload_tls();
+    log->info("Log level {}; server certificate and trusted client CAs re-read (agents keep being polled)",
+              spdlog::level::to_string_view(log->level()));
+  };
+  daemon::serve_until_stopped(signals, notifier, hooks, *log, "verifier listening");
+  // Tenant requests in flight finish (and commit) before the poller and the store go away.
+  if (!server.shutdown(std::chrono::seconds(10))) log->warn("Requests still in flight after 10 s were cut off");
   // Order matters: no new timers, no more loop callbacks, drain the workers (their jobs see the shutdown and
   // return), then the client, then the poller the jobs referred to.
   poller->shutdown();

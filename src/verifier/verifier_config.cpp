@@ -88,6 +88,7 @@ const std::set<std::string>& known_verifier_keys() {
     auto k = config::key_names(config::verifier_defaults());
     k.insert("metrics_port");  // ours: plain-HTTP /metrics listener, 0 = none
     for (const auto& t : http::server_tuning_keys()) k.insert(t);  // ours
+    k.insert({"run_as", "log_format"});  // ours, read by main.cpp (daemon runner)
     return k;
   }();
   return keys;

@@ -125,6 +125,21 @@ struct SharedState {
   std::size_t max_body_bytes;
   std::chrono::seconds idle_timeout;
   std::shared_ptr<PeerLimits> limits;  // mutable counters behind a const state
+  // Requests between "read" and "response written", and whether the server is draining (shutdown()).
+  mutable std::atomic<int> in_flight{0};
+  mutable std::atomic<bool> draining{false};
+};
+
+// Counts one request as in flight for as long as it lives.
+class InFlight {
+ public:
+  explicit InFlight(const SharedState& st) : st_(st) { st_.in_flight.fetch_add(1); }
+  ~InFlight() { st_.in_flight.fetch_sub(1); }
+  InFlight(const InFlight&) = delete;
+  InFlight& operator=(const InFlight&) = delete;
+
+ private:
+  const SharedState& st_;
 };
 
 // Holds one of a peer's connection slots for the lifetime of its session.
@@ -259,6 +274,7 @@ class Session : public std::enable_shared_from_this<Session<Tls>> {
     if (ec) return on_error(ec);
     auto msg = parser_->release();
     parser_.reset();
+    busy_.emplace(*state_);
 
     Request req;
     req.method = std::string(msg.method_string());
@@ -282,7 +298,8 @@ class Session : public std::enable_shared_from_this<Session<Tls>> {
 
     const std::string* rid = req.header("x-request-id");
     std::string request_id = rid ? sanitize_request_id(*rid) : std::string();
-    bool keep_alive = msg.keep_alive();
+    // While draining, every response is the connection's last, so clients go elsewhere or retry.
+    bool keep_alive = msg.keep_alive() && !state_->draining.load();
     bool head = msg.method() == bhttp::verb::head;
 
     Response res;
@@ -325,6 +342,7 @@ class Session : public std::enable_shared_from_this<Session<Tls>> {
   }
 
   void on_write(beast::error_code ec, bool keep_alive) {
+    busy_.reset();
     if (ec) return;
     res_ = {};  // free the body now, not when the next response replaces it
     if (keep_alive) {
@@ -362,6 +380,7 @@ class Session : public std::enable_shared_from_this<Session<Tls>> {
   std::unique_ptr<ConnectionSlot> slot_;
   std::array<char, 256> drain_buf_{};
   std::size_t drained_ = 0;
+  std::optional<InFlight> busy_;  // set while a request is being handled and answered
 };
 
 class Listener : public std::enable_shared_from_this<Listener> {
@@ -371,6 +390,7 @@ class Listener : public std::enable_shared_from_this<Listener> {
       : ioc_(ioc), acceptor_(std::move(acceptor)), retry_(ioc), state_(std::move(state)), ctx_(std::move(ctx)) {}
 
   void accept() {
+    if (!acceptor_.is_open()) return;
     acceptor_.async_accept(net::make_strand(ioc_), beast::bind_front_handler(&Listener::on_accept, shared_from_this()));
   }
 
@@ -397,18 +417,38 @@ class Listener : public std::enable_shared_from_this<Listener> {
     }
     auto slot = std::make_unique<ConnectionSlot>(state_->limits, remote);
     socket.set_option(tcp::no_delay(true), ignored);
-    if (ctx_) {
-      std::make_shared<Session<true>>(std::move(socket), state_, ctx_, std::move(remote), std::move(slot))->run();
+    if (auto ctx = context()) {
+      std::make_shared<Session<true>>(std::move(socket), state_, std::move(ctx), std::move(remote), std::move(slot))->run();
     } else {
       std::make_shared<Session<false>>(std::move(socket), state_, nullptr, std::move(remote), std::move(slot))->run();
     }
     accept();
   }
 
+  std::shared_ptr<ssl::context> context() {
+    std::lock_guard lk(ctx_mu_);
+    return ctx_;
+  }
+
+ public:
+  // New connections use `ctx`; sessions already running keep the context they started with.
+  void set_context(std::shared_ptr<ssl::context> ctx) {
+    std::lock_guard lk(ctx_mu_);
+    ctx_ = std::move(ctx);
+  }
+  // Stops accepting; must run on the io_context (posted by Server::shutdown).
+  void close() {
+    beast::error_code ignored;
+    acceptor_.close(ignored);
+    retry_.cancel();
+  }
+
+ private:
   net::io_context& ioc_;
   tcp::acceptor acceptor_;
   net::steady_timer retry_;
   std::shared_ptr<const SharedState> state_;
+  std::mutex ctx_mu_;
   std::shared_ptr<ssl::context> ctx_;
 };
 
@@ -540,6 +580,38 @@ void Server::stop() {
   if (!impl_) return;
   std::lock_guard lock(impl_->mu);
   impl_->teardown();
+}
+
+bool Server::shutdown(std::chrono::milliseconds grace) {
+  if (!impl_) return true;
+  std::lock_guard lock(impl_->mu);
+  if (!impl_->ioc) return true;
+  impl_->state->draining.store(true);
+  for (auto& l : impl_->listeners) net::post(*impl_->ioc, [l] { l->close(); });
+  const auto deadline = std::chrono::steady_clock::now() + grace;
+  bool drained = true;
+  while (impl_->state->in_flight.load() > 0) {
+    if (std::chrono::steady_clock::now() >= deadline) {
+      drained = false;
+      break;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  impl_->teardown();
+  return drained;
+}
+
+int Server::in_flight() const { return impl_ ? impl_->state->in_flight.load() : 0; }
+
+void Server::reload_tls() {
+  std::lock_guard lock(impl_->mu);
+  if (!impl_->ioc) return;
+  // Build every new context first: one bad file leaves all listeners on their old certificates.
+  std::vector<std::shared_ptr<ssl::context>> fresh(impl_->opts.listeners.size());
+  for (std::size_t i = 0; i < fresh.size(); ++i)
+    if (impl_->opts.listeners[i].tls) fresh[i] = make_server_context(*impl_->opts.listeners[i].tls);
+  for (std::size_t i = 0; i < fresh.size() && i < impl_->listeners.size(); ++i)
+    if (fresh[i]) impl_->listeners[i]->set_context(std::move(fresh[i]));
 }
 
 }  // namespace kl::http

@@ -55,6 +55,13 @@ class Server {
   void start();                               // binds all listeners (throws std::runtime_error naming address:port on failure), runs threads
   std::vector<std::uint16_t> bound_ports() const;   // in listener order (port 0 -> ephemeral port chosen)
   void stop();                                // graceful: stop accepting, close connections, join threads
+  // Stops accepting, lets requests already being handled finish and their responses go out (closing those
+  // connections), for at most `grace`; then stop(). False if requests were still in flight at the deadline.
+  bool shutdown(std::chrono::milliseconds grace);
+  int in_flight() const;                      // requests being handled or answered now
+  // Re-reads every TLS listener's certificate, key and client CAs from the same files (SIGHUP). New
+  // connections use them; open ones keep theirs. Throws std::runtime_error (nothing changed) if a file is bad.
+  void reload_tls();
 
  private:
   struct Impl;

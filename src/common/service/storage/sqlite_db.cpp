@@ -15,6 +15,15 @@ namespace {
   throw StorageError(what + ": " + (db ? sqlite3_errmsg(db) : "out of memory"));
 }
 
+// Any other revision, older or newer: the schema is not the one the stores were written for.
+[[noreturn]] void refuse_revision(const fs::path& file, const std::string& table, const std::string& found,
+                                  const std::string& supported) {
+  throw StorageError("database " + file.string() + " is at alembic revision " + found + " (" + table +
+                     "), but this keylime-cpp supports only revision " + supported +
+                     ": an older database must first be upgraded by upstream Keylime (auto_migrate_db = True), "
+                     "a newer one needs a newer keylime-cpp; the database was not changed");
+}
+
 }  // namespace
 
 Statement::~Statement() { sqlite3_finalize(stmt_); }
@@ -151,6 +160,60 @@ std::set<std::string> SqliteDb::columns(const std::string& table) {
   while (s->step())
     if (auto n = s->column_text(0)) out.insert(*n);
   return out;
+}
+
+void check_alembic_revision(SqliteDb& db, const std::string& table, const std::string& supported) {
+  if (!db.table_exists(table)) return;
+  std::string found;
+  {
+    auto s = db.prepare("SELECT version_num FROM \"" + table + "\"");
+    while (s->step()) {
+      const std::string v = s->column_text(0).value_or("");
+      if (v != supported) found += std::string(found.empty() ? "" : ", ") + (v.empty() ? "<empty>" : v);
+    }
+  }
+  if (!found.empty())
+    refuse_revision(db.path(), table, found, supported);
+}
+
+void check_alembic_revision_file(const fs::path& file, const std::string& table, const std::string& supported) {
+  std::error_code ec;
+  if (file == ":memory:" || !fs::exists(file, ec)) return;
+  sqlite3* db = nullptr;
+  if (sqlite3_open_v2(file.c_str(), &db, SQLITE_OPEN_READONLY, nullptr) != SQLITE_OK) {
+    const std::string msg = db ? sqlite3_errmsg(db) : "out of memory";
+    sqlite3_close(db);
+    throw StorageError("cannot open database " + file.string() + ": " + msg);
+  }
+  std::string found, error;
+  sqlite3_stmt* st = nullptr;
+  const std::string sql = "SELECT version_num FROM \"" + table + "\"";
+  const bool has_table = [&] {
+    sqlite3_stmt* q = nullptr;
+    bool yes = false;
+    if (sqlite3_prepare_v2(db, "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?1", -1, &q, nullptr) == SQLITE_OK) {
+      sqlite3_bind_text(q, 1, table.c_str(), -1, SQLITE_TRANSIENT);
+      yes = sqlite3_step(q) == SQLITE_ROW;
+    } else {
+      error = sqlite3_errmsg(db);
+    }
+    sqlite3_finalize(q);
+    return yes;
+  }();
+  if (has_table && sqlite3_prepare_v2(db, sql.c_str(), -1, &st, nullptr) == SQLITE_OK) {
+    while (sqlite3_step(st) == SQLITE_ROW) {
+      const auto* t = reinterpret_cast<const char*>(sqlite3_column_text(st, 0));
+      const std::string v = t ? t : "";
+      if (v != supported) found += std::string(found.empty() ? "" : ", ") + (v.empty() ? "<empty>" : v);
+    }
+  } else if (has_table) {
+    error = sqlite3_errmsg(db);
+  }
+  sqlite3_finalize(st);
+  sqlite3_close(db);
+  if (!error.empty()) throw StorageError("cannot read " + table + " in " + file.string() + ": " + error);
+  if (!found.empty())
+    refuse_revision(file, table, found, supported);
 }
 
 // BEGIN/COMMIT/ROLLBACK go through cached statements too: re-parsing them costs as much as a small write.

@@ -91,6 +91,16 @@ class SqliteDb {
   std::mutex mu_;
 };
 
+// Refuses (StorageError naming the database, the revision found and `supported`) a database whose alembic
+// version table `table` records any other revision than `supported`, older or newer alike: their schemas differ
+// from the one the stores read and write. A missing table or an empty one passes (a fresh file). Reads only:
+// alembic's bookkeeping is upstream's and never modified here.
+void check_alembic_revision(SqliteDb& db, const std::string& table, const std::string& supported);
+// The same check on a file through a read-only connection, before anything (even journal_mode) is written to
+// it; a file that does not exist yet passes.
+void check_alembic_revision_file(const std::filesystem::path& file, const std::string& table,
+                                 const std::string& supported);
+
 // BEGIN IMMEDIATE ... COMMIT; rolls back if destroyed before commit() (an exception on the way).
 class Transaction {
  public:

@@ -164,6 +164,7 @@ class SqliteRegistrarStore final : public RegistrarStore {
   // has every column we read and write (an older upstream revision must be migrated by upstream first).
   void ensure_schema() {
     std::lock_guard lk(db_.mutex());
+    check_alembic_revision(db_, "alembic_version_registrar", kAlembicRevision);
     if (db_.table_exists("registrarmain")) {
       const auto have = db_.columns("registrarmain");
       std::string missing;
@@ -191,6 +192,7 @@ class SqliteRegistrarStore final : public RegistrarStore {
 }  // namespace
 
 std::unique_ptr<RegistrarStore> make_sqlite_registrar_store(const std::filesystem::path& file) {
+  check_alembic_revision_file(file, "alembic_version_registrar", kAlembicRevision);  // before the connection sets WAL mode
   return std::make_unique<SqliteRegistrarStore>(file);
 }
 

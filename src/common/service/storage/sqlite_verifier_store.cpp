@@ -490,6 +490,7 @@ class SqliteVerifierStore final : public VerifierStore {
   // stamp); existing tables are used as they are after checking they have every column we use.
   void ensure_schema() {
     std::lock_guard lk(db_.mutex());
+    check_alembic_revision(db_, "alembic_version_cloud_verifier", kAlembicRevision);
     const bool fresh = !db_.table_exists("verifiermain");
     if (!fresh) {
       std::string missing;
@@ -533,6 +534,7 @@ class SqliteVerifierStore final : public VerifierStore {
 }  // namespace
 
 std::unique_ptr<VerifierStore> make_sqlite_verifier_store(const std::filesystem::path& file) {
+  check_alembic_revision_file(file, "alembic_version_cloud_verifier", kAlembicRevision);  // before the connection sets WAL mode
   return std::make_unique<SqliteVerifierStore>(file);
 }
 
