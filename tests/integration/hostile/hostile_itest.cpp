@@ -3,6 +3,7 @@
 // throughout (checked between every few cases), and the SQLite files are byte-for-byte unchanged.
 // Cases are generated from tables: (raw HTTP | paths | bodies x fields x bad values) x targets.
 #include <catch2/catch.hpp>
+#include "support/tenant_add_body.hpp"
 
 #include <chrono>
 #include <functional>
@@ -348,26 +349,7 @@ std::vector<Case> registration_cases(const std::string& api, const json& base) {
 }
 
 json verifier_add_body(const std::string& ak_tpm) {
-  return json{{"v", kl::base64_encode(kl::Bytes(32, 3))},
-              {"cloudagent_ip", "127.0.0.1"},
-              {"cloudagent_port", 9},
-              {"verifier_ip", "127.0.0.1"},
-              {"verifier_port", 8881},
-              {"tpm_policy", "{\"mask\": \"0x0\"}"},
-              {"runtime_policy", ""},
-              {"runtime_policy_name", nullptr},
-              {"runtime_policy_key", nullptr},
-              {"mb_policy", nullptr},
-              {"mb_policy_name", nullptr},
-              {"ima_sign_verification_keys", ""},
-              {"metadata", "{}"},
-              {"revocation_key", ""},
-              {"accept_tpm_hash_algs", {"sha256"}},
-              {"accept_tpm_encryption_algs", {"ecc", "rsa"}},
-              {"accept_tpm_signing_algs", {"rsassa", "ecdsa"}},
-              {"ak_tpm", ak_tpm},
-              {"mtls_cert", "disabled"},
-              {"supported_version", "2.6"}};
+  return kl::testing::tenant_add_body(ak_tpm, 9, "disabled", "{\"mask\": \"0x0\"}");
 }
 
 std::vector<Case> verifier_cases(const std::string& ak_tpm) {

@@ -3,6 +3,7 @@
 // verifier; GET /metrics is scraped over mTLS and on the plain metrics_port, parsed, and its counters
 // checked against what was done; the rows are checked in PostgreSQL directly.
 #include <catch2/catch.hpp>
+#include "support/tenant_add_body.hpp"
 
 #include <chrono>
 #include <fstream>
@@ -88,26 +89,7 @@ struct PgDeployment {
 };
 
 json add_body(const kl::testing::AgentIdentity& id, std::uint16_t port, const std::string& mtls_cert) {
-  return json{{"v", kl::base64_encode(kl::Bytes(32, 3))},
-              {"cloudagent_ip", "127.0.0.1"},
-              {"cloudagent_port", port},
-              {"verifier_ip", "127.0.0.1"},
-              {"verifier_port", 8881},
-              {"tpm_policy", "{\"15\": [\"" + std::string(64, '0') + "\"], \"mask\": \"0x8000\"}"},
-              {"runtime_policy", ""},
-              {"runtime_policy_name", nullptr},
-              {"runtime_policy_key", nullptr},
-              {"mb_policy", nullptr},
-              {"mb_policy_name", nullptr},
-              {"ima_sign_verification_keys", ""},
-              {"metadata", "{}"},
-              {"revocation_key", ""},
-              {"accept_tpm_hash_algs", {"sha256"}},
-              {"accept_tpm_encryption_algs", {"ecc", "rsa"}},
-              {"accept_tpm_signing_algs", {"rsassa", "ecdsa"}},
-              {"ak_tpm", kl::base64_encode(id.ak_tpm2b_public())},
-              {"mtls_cert", mtls_cert},
-              {"supported_version", "2.6"}};
+  return kl::testing::tenant_add_body(kl::base64_encode(id.ak_tpm2b_public()), port, mtls_cert);
 }
 
 kl::metrics::Scrape scrape(kl::http::Client& c) {

@@ -14,6 +14,7 @@
 #include <nlohmann/json.hpp>
 
 #include "agent/agent_identity.hpp"
+#include "support/tenant_add_body.hpp"
 #include "agent/agent_server.hpp"
 #include "agent/registration.hpp"
 #include "common/attest/crypto/bytes.hpp"
@@ -104,27 +105,8 @@ struct Deployment {
 
 // The tenant's POST /v2.x/agents body (wire-contract §3.2), every key present.
 inline json add_body(const kl::testing::AgentIdentity& id, std::uint16_t port, const std::string& mtls_cert,
-                     const std::string& tpm_policy = "{\"15\": [\"" + kZero64 + "\"], \"mask\": \"0x8000\"}") {
-  return json{{"v", kl::base64_encode(kl::Bytes(32, 3))},
-              {"cloudagent_ip", "127.0.0.1"},
-              {"cloudagent_port", port},
-              {"verifier_ip", "127.0.0.1"},
-              {"verifier_port", 8881},
-              {"tpm_policy", tpm_policy},
-              {"runtime_policy", ""},
-              {"runtime_policy_name", nullptr},
-              {"runtime_policy_key", nullptr},
-              {"mb_policy", nullptr},
-              {"mb_policy_name", nullptr},
-              {"ima_sign_verification_keys", ""},
-              {"metadata", "{}"},
-              {"revocation_key", ""},
-              {"accept_tpm_hash_algs", {"sha256"}},
-              {"accept_tpm_encryption_algs", {"ecc", "rsa"}},
-              {"accept_tpm_signing_algs", {"rsassa", "ecdsa"}},
-              {"ak_tpm", kl::base64_encode(id.ak_tpm2b_public())},
-              {"mtls_cert", mtls_cert},
-              {"supported_version", "2.6"}};
+                     const std::string& tpm_policy = kl::testing::pcr15_zero_policy()) {
+  return kl::testing::tenant_add_body(kl::base64_encode(id.ak_tpm2b_public()), port, mtls_cert, tpm_policy);
 }
 
 inline json agent_status(kl::http::Client& c, const std::string& id) {

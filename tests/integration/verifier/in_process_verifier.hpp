@@ -10,6 +10,7 @@
 #include <openssl/rsa.h>
 #include <spdlog/sinks/ringbuffer_sink.h>
 
+#include "support/tenant_add_body.hpp"
 #include "agent/agent_server.hpp"
 #include "agent/software_agent.hpp"
 #include "common/attest/crypto/bytes.hpp"
@@ -117,24 +118,13 @@ struct TestAgent {
     server->start();
   }
   json add_body(const std::string& v_b64, const std::string& revocation_key = "") const {
-    return json{{"v", v_b64},
-                {"cloudagent_ip", "127.0.0.1"},
-                {"cloudagent_port", server->port()},
-                {"tpm_policy", "{\"15\": [\"" + kZero64 + "\"], \"mask\": \"0x8000\"}"},
-                {"runtime_policy", ""},
-                {"runtime_policy_name", nullptr},
-                {"runtime_policy_key", nullptr},
-                {"mb_policy", nullptr},
-                {"mb_policy_name", nullptr},
-                {"ima_sign_verification_keys", ""},
-                {"metadata", "{}"},
-                {"revocation_key", revocation_key},
-                {"accept_tpm_hash_algs", {"sha512", "sha384", "sha256"}},
-                {"accept_tpm_encryption_algs", {"ecc", "rsa"}},
-                {"accept_tpm_signing_algs", {"ecschnorr", "rsassa", "ecdsa"}},
-                {"ak_tpm", kl::base64_encode(identity.ak_tpm2b_public())},
-                {"mtls_cert", server->mtls_cert_pem()},
-                {"supported_version", "2.6"}};
+    json b = kl::testing::tenant_add_body(kl::base64_encode(identity.ak_tpm2b_public()), server->port(),
+                                          server->mtls_cert_pem());
+    b["v"] = v_b64;
+    b["revocation_key"] = revocation_key;
+    b["accept_tpm_hash_algs"] = {"sha512", "sha384", "sha256"};
+    b["accept_tpm_signing_algs"] = {"ecschnorr", "rsassa", "ecdsa"};
+    return b;
   }
 };
 
