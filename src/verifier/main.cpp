@@ -202,7 +202,8 @@ int main(int argc, char** argv) {
   hooks.reload = [&] {
     kl::log::reconfigure(*log, kl::log::settings_from(config::environment(), log_format));
     server.reload_tls();
-    log->info("Log level {}; server certificate and trusted client CAs re-read (agents keep being polled)",
+    poller->reload_policies();
+    log->info("Log level {}; server certificate, trusted client CAs and policies re-read (agents keep being polled)",
               spdlog::level::to_string_view(log->level()));
   };
   daemon::serve_until_stopped(signals, notifier, hooks, *log, "verifier listening");

@@ -88,6 +88,15 @@ void PolicyCache::invalidate_runtime(const std::string& name) {
   ++generation_;
 }
 
+void PolicyCache::invalidate_all() {
+  std::lock_guard lk(mu_);
+  // Every row link goes; agents re-read their rows next round, and unchanged texts find their compiled form
+  // again by content.
+  runtime_by_id_.clear();
+  mb_by_id_.clear();
+  ++generation_;
+}
+
 void PolicyCache::invalidate_mb(const std::string& name) {
   std::lock_guard lk(mu_);
   for (auto it = mb_by_id_.begin(); it != mb_by_id_.end();) {

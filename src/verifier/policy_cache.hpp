@@ -33,6 +33,8 @@ class PolicyCache {
   // Forget the row(s) of that name (updated, deleted, or deleted with the agent named after them).
   void invalidate_runtime(const std::string& name);
   void invalidate_mb(const std::string& name);
+  // SIGHUP: forget every row link (e.g. policies rewritten by another verifier sharing the database).
+  void invalidate_all();
   // Bumped by every invalidation: a holder whose generation differs re-fetches.
   std::uint64_t generation() const { return generation_.load(); }
 

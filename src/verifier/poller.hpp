@@ -55,6 +55,8 @@ class Poller : public AgentScheduler {
   bool stop(const std::string& agent_id, int new_state) override;
   RemoveResult remove(const std::string& agent_id) override;
   void policy_changed(PolicyKind kind, const std::string& name) override;
+  // SIGHUP: every agent re-reads its runtime and measured-boot policy rows before its next round.
+  void reload_policies() { policies_.invalidate_all(); }
 
   // Cancels every timer (callbacks still in flight are ignored afterwards) and commits every queued state.
   void shutdown();

@@ -100,3 +100,24 @@ TEST_CASE("policy cache: measured-boot policies parsed once, NULL means none") {
   CHECK(make_mb_policy_data(std::string("not json")).present);
   CHECK_FALSE(make_mb_policy_data(std::string("not json")).valid);
 }
+
+TEST_CASE("policy cache: invalidate_all (SIGHUP) re-reads every row, e.g. one rewritten by another verifier") {
+  kl::testing::TempDir dir;
+  auto store = kl::storage::open_verifier_store("sqlite", dir.path());
+  const long long a = store->insert_runtime_policy(policy_row("a", "/bin/a"));
+  const long long b = store->insert_runtime_policy(policy_row("b", "/bin/b"));
+  PolicyCache cache(*store);
+  auto pa = cache.runtime_policy(a);
+  auto pb = cache.runtime_policy(b);
+  // Another process rewrites row "a" behind this cache's back: no invalidation by name reaches us.
+  REQUIRE(store->update_runtime_policy(policy_row("a", "/bin/a2")));
+  CHECK(cache.runtime_policy(a) == pa);   // still the cached link
+  const auto gen = cache.generation();
+  cache.invalidate_all();
+  CHECK(cache.generation() == gen + 1);
+  auto pa2 = cache.runtime_policy(a);
+  CHECK(pa2 != pa);
+  CHECK(pa2->digests().find("/bin/a2"));
+  CHECK(cache.runtime_policy(b) == pb);   // unchanged text: found again by content, not recompiled
+  CHECK(cache.stats().runtime_compiles == 3);
+}
