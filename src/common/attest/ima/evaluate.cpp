@@ -192,11 +192,16 @@ ProcessResult process_measurement_list(std::string_view list_text, const Process
             entry.template_hash.size() == log_size &&
             std::all_of(entry.template_hash.begin(), entry.template_hash.end(), [](auto b) { return b == 0; });
         bool template_hash_ok = true;
+        // The policy lookup after the hashing misses the cache twice on a large policy (slot, then record):
+        // start both loads now so they overlap the hashing.
+        const policy::DigestTable* lookup = pol ? &pol->digests() : nullptr;
+        if (lookup) lookup->prefetch_slot(entry.name);
         if (violation) {
           running = detail::fast_digest2(bank, running.view(), ff.view());
         } else {
           template_data(entry, data);
           const auto pcr_th = detail::fast_digest(bank, data);
+          if (lookup) lookup->prefetch_record(entry.name);
           const auto log_th = log_alg == bank ? pcr_th : detail::fast_digest(log_alg, data);
           template_hash_ok = log_th.size == entry.template_hash.size() &&
                              std::equal(entry.template_hash.begin(), entry.template_hash.end(), log_th.bytes.begin());

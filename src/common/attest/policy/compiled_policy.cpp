@@ -126,6 +126,25 @@ std::optional<DigestTable::Hit> DigestTable::find(std::string_view path) const {
   }
 }
 
+void DigestTable::prefetch_slot(std::string_view path) const {
+  if (slots_.empty()) return;
+  __builtin_prefetch(&slots_[hash_path(path) & (slots_.size() - 1)]);
+}
+
+void DigestTable::prefetch_record(std::string_view path) const {
+  if (slots_.empty()) return;
+  const std::uint64_t h = hash_path(path);
+  const std::size_t mask = slots_.size() - 1;
+  for (std::size_t i = h & mask;; i = (i + 1) & mask) {
+    const Slot& s = slots_[i];
+    if (s.offset == Slot::kEmpty) return;
+    if (s.hash == h) {
+      __builtin_prefetch(arena_.data() + s.offset);
+      return;
+    }
+  }
+}
+
 bool DigestTable::Hit::contains(ByteView digest) const {
   const std::uint32_t path_len = load<std::uint32_t>(record), count = load<std::uint32_t>(record + 4);
   const char* p = record + 8 + path_len;

@@ -44,6 +44,10 @@ class DigestTable {
     std::vector<std::string> as_strings() const;  // the policy's values, as written
   };
   std::optional<Hit> find(std::string_view path) const;
+  // Cache hints for a loop with other work to do before its find(path): first the slot, then (once the slot
+  // is likely cached) the record it points to. Never change a result; cost a hash and a probe.
+  void prefetch_slot(std::string_view path) const;
+  void prefetch_record(std::string_view path) const;
   std::size_t size() const { return size_; }
   std::size_t memory_bytes() const;
 
