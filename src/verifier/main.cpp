@@ -90,16 +90,10 @@ int main(int argc, char** argv) {
   }
   for (const auto& w : settings.warnings) log->warn("{}", w);
   std::optional<daemon::RunAs> run_as;
-  if (run_as_spec) {
-    try {
-      run_as = daemon::resolve_run_as(*run_as_spec);
-    } catch (const daemon::PrivilegeError& e) {
-      return fail(e.what(), 2);
-    }
-    if (::geteuid() != 0) {
-      log->warn("run_as = {} ignored: not started as root", *run_as_spec);
-      run_as.reset();
-    }
+  try {
+    run_as = daemon::run_as_at_start(run_as_spec, *log);
+  } catch (const daemon::PrivilegeError& e) {
+    return fail(e.what(), 2);
   }
   if (settings.revocations.zeromq_requested)
     return fail("[revocations] enabled_revocation_notifications lists 'zeromq', which this verifier does not support; "

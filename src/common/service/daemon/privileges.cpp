@@ -1,5 +1,7 @@
 #include "common/service/daemon/privileges.hpp"
 
+#include <spdlog/spdlog.h>
+
 #include <grp.h>
 #include <pwd.h>
 #include <unistd.h>
@@ -53,6 +55,16 @@ RunAs resolve_run_as(const std::string& spec) {
     }
   }
   if (r.uid == 0) throw PrivilegeError("run_as '" + spec + "' names root; give an unprivileged user");
+  return r;
+}
+
+std::optional<RunAs> run_as_at_start(const std::optional<std::string>& spec, spdlog::logger& log) {
+  if (!spec) return std::nullopt;
+  RunAs r = resolve_run_as(*spec);
+  if (::geteuid() != 0) {
+    log.warn("run_as = {} ignored: not started as root", *spec);
+    return std::nullopt;
+  }
   return r;
 }
 

@@ -3,10 +3,16 @@
 #pragma once
 #include <sys/types.h>
 
+#include <optional>
+
 #include <filesystem>
 #include <stdexcept>
 #include <string>
 #include <vector>
+
+namespace spdlog {
+class logger;
+}
 
 namespace kl::daemon {
 
@@ -22,6 +28,10 @@ struct RunAs {
 
 // Resolves "user" or "user:group" (names or numeric ids). Throws PrivilegeError naming what is unknown.
 RunAs resolve_run_as(const std::string& spec);
+
+// What a daemon drops to after binding: nothing without a spec; the resolved user when started as root; nothing
+// (and a warning in `log`) otherwise. Throws PrivilegeError for a spec that does not resolve.
+std::optional<RunAs> run_as_at_start(const std::optional<std::string>& spec, spdlog::logger& log);
 
 // Gives `paths` (recursively, symlinks not followed) to run_as.uid/gid so the service can still write its
 // database and read its keys once unprivileged. Only meaningful as root; a no-op otherwise.
