@@ -56,24 +56,15 @@ VerifierAgent read_agent(const PgResult& r, int row) {
 }
 
 const std::string& select_agents_sql() {
-  static const std::string sql = "SELECT " + column_list() + " FROM verifiermain";
+  static const std::string sql = select_agents_statement();
   return sql;
 }
 const std::string& insert_agent_sql() {
-  static const std::string sql = [] {
-    std::string params;
-    for (int i = 1; i <= kNumAgentColumns; ++i) params += (i > 1 ? ", $" : "$") + std::to_string(i);
-    return "INSERT INTO verifiermain (" + column_list() + ") VALUES (" + params + ")";
-  }();
+  static const std::string sql = insert_agent_statement('$');
   return sql;
 }
 const std::string& update_agent_sql() {
-  static const std::string sql = [] {
-    std::string sets;
-    for (int i = 1; i < kNumAgentColumns; ++i)
-      sets += std::string(i > 1 ? ", " : "") + kAgentColumns[i].name + " = $" + std::to_string(i + 1);
-    return "UPDATE verifiermain SET " + sets + " WHERE agent_id = $1";
-  }();
+  static const std::string sql = update_agent_statement('$');
   return sql;
 }
 

@@ -72,4 +72,19 @@ inline std::string column_list() {
   return out;
 }
 
+// The statements both backends run over the column table; `placeholder` is the numbered-parameter sign of the
+// SQL dialect ('$' for PostgreSQL, '?' for SQLite: $1 / ?1). Column 1 (agent_id) is the key of the UPDATE.
+inline std::string select_agents_statement() { return "SELECT " + column_list() + " FROM verifiermain"; }
+inline std::string insert_agent_statement(char placeholder) {
+  std::string params;
+  for (int i = 1; i <= kNumAgentColumns; ++i) params += (i > 1 ? ", " : "") + std::string(1, placeholder) + std::to_string(i);
+  return "INSERT INTO verifiermain (" + column_list() + ") VALUES (" + params + ")";
+}
+inline std::string update_agent_statement(char placeholder) {
+  std::string sets;
+  for (int i = 1; i < kNumAgentColumns; ++i)
+    sets += std::string(i > 1 ? ", " : "") + kAgentColumns[i].name + " = " + placeholder + std::to_string(i + 1);
+  return "UPDATE verifiermain SET " + sets + " WHERE agent_id = " + placeholder + "1";
+}
+
 }  // namespace kl::storage::verifier_columns
