@@ -25,6 +25,8 @@ rm -f "$KEYLIME_DIR"/reg_data.sqlite*
 chmod 700 "$KEYLIME_DIR"
 
 rm -f "$KEYLIME_DIR"/cv_data.sqlite*
+# The agents write their add-agent bodies once registered: a body left from an earlier run must not be taken for it.
+rm -f "$OUT/add-agent.json" "$OUT/add-bystander.json"
 step() { printf '\n=== %s\n' "$*"; }
 
 cat > "$OUT/etc/verifier.conf" <<CONF

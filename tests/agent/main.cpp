@@ -36,6 +36,7 @@
 #include <csignal>
 #include <thread>
 
+#include "support/tenant_add_body.hpp"
 #include "agent/agent_server.hpp"
 #include "agent/evidence_logs.hpp"
 #include "agent/fleet.hpp"
@@ -256,28 +257,15 @@ int cmd_serve(const std::vector<std::string>& argv) {
   if (args.count("write-add-body")) {
     // What keylime_tenant -c add would send for this agent (wire-contract §3.2).
     std::string mask = ima_log.empty() ? "0x0" : "0x400";
-    nlohmann::json body = {{"v", nullptr},
-                           {"cloudagent_ip", so.address},
-                           {"cloudagent_port", server->port()},
-                           {"verifier_ip", "127.0.0.1"},
-                           {"verifier_port", 8881},
-                           {"tpm_policy", nlohmann::json{{"mask", mask}}.dump()},
-                           {"runtime_policy", ima_log.empty() ? std::string()
-                                                              : kl::base64_encode(kl::as_bytes(
-                                                                    kl::testing::runtime_policy_for(initial_lines).dump()))},
-                           {"runtime_policy_name", nullptr},
-                           {"runtime_policy_key", nullptr},
-                           {"mb_policy", nullptr},
-                           {"mb_policy_name", nullptr},
-                           {"ima_sign_verification_keys", ""},
-                           {"metadata", "{}"},
-                           {"revocation_key", ""},
-                           {"accept_tpm_hash_algs", {"sha512", "sha384", "sha256"}},
-                           {"accept_tpm_encryption_algs", {"ecc", "rsa"}},
-                           {"accept_tpm_signing_algs", {"ecschnorr", "rsassa", "ecdsa"}},
-                           {"ak_tpm", kl::base64_encode(identity->ak_tpm2b_public())},
-                           {"mtls_cert", server->mtls_cert_or_disabled()},
-                           {"supported_version", "2.6"}};
+    nlohmann::json body = kl::testing::tenant_add_body(kl::base64_encode(identity->ak_tpm2b_public()), server->port(),
+                                                       server->mtls_cert_or_disabled(),
+                                                       nlohmann::json{{"mask", mask}}.dump());
+    body["v"] = nullptr;
+    body["cloudagent_ip"] = so.address;
+    if (!ima_log.empty())
+      body["runtime_policy"] = kl::base64_encode(kl::as_bytes(kl::testing::runtime_policy_for(initial_lines).dump()));
+    body["accept_tpm_hash_algs"] = {"sha512", "sha384", "sha256"};
+    body["accept_tpm_signing_algs"] = {"ecschnorr", "rsassa", "ecdsa"};
     std::ofstream(args.at("write-add-body")) << body.dump(2) << "\n";
   }
   std::cout << out.dump() << std::endl;
